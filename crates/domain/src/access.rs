@@ -35,15 +35,35 @@ impl fmt::Display for Role {
     }
 }
 
+/// A role or permission name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}` (expected one of: {expected})")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
 impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "member" => Ok(Role::Member),
             "admin" => Ok(Role::Admin),
             "owner" => Ok(Role::Owner),
-            other => Err(format!("unknown role `{other}` (expected owner, admin or member)")),
+            other => Err(UnknownName {
+                what: "role",
+                value: other.chars().take(32).collect(),
+                expected: "owner, admin, member",
+            }),
         }
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        s.parse()
     }
 }
 
@@ -92,12 +112,13 @@ impl Permission {
 }
 
 impl FromStr for Permission {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Permission::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown permission `{s}`"))
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownName {
+            what: "permission",
+            value: s.chars().take(32).collect(),
+            expected: "read, write, chat, upload, config, admin",
+        })
     }
 }
 
@@ -133,8 +154,15 @@ impl Permissions {
         self.iter().map(Permission::as_str).collect::<Vec<_>>().join(",")
     }
 
-    pub fn from_csv(s: &str) -> Result<Self, String> {
+    pub fn from_csv(s: &str) -> Result<Self, UnknownName> {
         s.split(',').filter(|p| !p.is_empty()).map(str::parse).collect()
+    }
+}
+
+impl TryFrom<String> for Permissions {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        Self::from_csv(&s)
     }
 }
 

@@ -8,6 +8,6 @@ pub mod text;
 pub mod access;
 pub mod time;
 
-pub use access::{Permission, Permissions, Role};
+pub use access::{Permission, Permissions, Role, UnknownName};
 pub use ids::*;
 pub use text::{Email, Password, Slug, TextError};
