@@ -222,3 +222,19 @@ impl CapabilityRegistry {
 fn bad(id: &str, detail: String) -> CatalogError {
     CatalogError::BuiltinData { file: format!("capabilities/{id}.json"), detail }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_registry_passes_its_load_checks() {
+        // Every schema compiles, every dependency exists, no cycles, no shared properties.
+        let reg = CapabilityRegistry::builtin().expect("built-in capabilities are valid");
+        assert_eq!(reg.all().count(), BUILTIN.len());
+        assert_eq!(
+            reg.get("widget").unwrap().depends_on,
+            vec![vec!["rag".to_string(), "api".to_string()]]
+        );
+    }
+}

@@ -162,15 +162,14 @@ impl Template {
                 ));
             }
         }
-        if errors.is_empty() {
-            if let Err(e) =
+        if errors.is_empty()
+            && let Err(e) =
                 config::check_enabled_capabilities(registry, self, &self.default_capabilities)
-            {
-                errors.extend(e.into_iter().map(|mut e| {
-                    e.path = e.path.replacen("/enabled_capabilities", "/default_capabilities", 1);
-                    e
-                }));
-            }
+        {
+            errors.extend(e.into_iter().map(|mut e| {
+                e.path = e.path.replacen("/enabled_capabilities", "/default_capabilities", 1);
+                e
+            }));
         }
         let schema_ok = match self.onboarding_schema.check("/onboarding_schema") {
             Ok(()) => true,
@@ -179,14 +178,14 @@ impl Template {
                 false
             }
         };
-        if schema_ok {
-            if let Err(e) = check_prompt_template(
+        if schema_ok
+            && let Err(e) = check_prompt_template(
                 &self.system_prompt_template,
                 &self.onboarding_schema,
                 "/system_prompt_template",
-            ) {
-                errors.extend(e);
-            }
+            )
+        {
+            errors.extend(e);
         }
         errors.extend(self.check_config_schema(registry));
         for (i, action) in self.credit_costs.keys().enumerate() {
@@ -249,14 +248,14 @@ impl Template {
                         "an inline section must be an object schema",
                     ));
                 }
-                if let Some(c) = item.get(SECTION_CAPABILITY_KEY) {
-                    if !c.as_str().is_some_and(|c| self.capabilities.iter().any(|x| x == c)) {
-                        errors.push(FieldError::new(
-                            pointer_join(&ip, SECTION_CAPABILITY_KEY),
-                            "capability_not_offered",
-                            format!("{c} is not one of the template's capabilities"),
-                        ));
-                    }
+                if let Some(c) = item.get(SECTION_CAPABILITY_KEY)
+                    && !c.as_str().is_some_and(|c| self.capabilities.iter().any(|x| x == c))
+                {
+                    errors.push(FieldError::new(
+                        pointer_join(&ip, SECTION_CAPABILITY_KEY),
+                        "capability_not_offered",
+                        format!("{c} is not one of the template's capabilities"),
+                    ));
                 }
                 item.get("properties")
                     .and_then(Value::as_object)
@@ -273,10 +272,10 @@ impl Template {
                 }
             }
         }
-        if errors.is_empty() {
-            if let Err(e) = config::compile(registry, &self.config_schema) {
-                errors.push(FieldError::new("/config_schema", "invalid_schema", e));
-            }
+        if errors.is_empty()
+            && let Err(e) = config::compile(registry, &self.config_schema)
+        {
+            errors.push(FieldError::new("/config_schema", "invalid_schema", e));
         }
         if let Some(defaults) = self.default_config.as_object() {
             for key in defaults.keys().filter(|k| !owners.contains_key(*k)) {

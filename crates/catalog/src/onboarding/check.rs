@@ -210,33 +210,33 @@ fn check_field(field: &Field, fp: &str) -> Vec<FieldError> {
             "an oauth_connect field needs providers",
         ));
     }
-    if let Some(p) = &v.pattern {
-        if let Err(e) = field_value::anchored(p) {
-            out.push(FieldError::new(pointer_join(&vp, "pattern"), "invalid_pattern", e));
-        }
+    if let Some(p) = &v.pattern
+        && let Err(e) = field_value::anchored(p)
+    {
+        out.push(FieldError::new(pointer_join(&vp, "pattern"), "invalid_pattern", e));
     }
-    if let (Some(a), Some(b)) = (v.min_length, v.max_length) {
-        if a > b {
-            out.push(FieldError::new(
-                vp.clone(),
-                "inconsistent",
-                "min_length is greater than max_length",
-            ));
-        }
+    if let (Some(a), Some(b)) = (v.min_length, v.max_length)
+        && a > b
+    {
+        out.push(FieldError::new(
+            vp.clone(),
+            "inconsistent",
+            "min_length is greater than max_length",
+        ));
     }
-    if let (Some(a), Some(b)) = (v.min, v.max) {
-        if a > b {
-            out.push(FieldError::new(vp.clone(), "inconsistent", "min is greater than max"));
-        }
+    if let (Some(a), Some(b)) = (v.min, v.max)
+        && a > b
+    {
+        out.push(FieldError::new(vp.clone(), "inconsistent", "min is greater than max"));
     }
-    if let (Some(a), Some(b)) = (v.min_items, v.max_items) {
-        if a > b {
-            out.push(FieldError::new(
-                vp.clone(),
-                "inconsistent",
-                "min_items is greater than max_items",
-            ));
-        }
+    if let (Some(a), Some(b)) = (v.min_items, v.max_items)
+        && a > b
+    {
+        out.push(FieldError::new(
+            vp.clone(),
+            "inconsistent",
+            "min_items is greater than max_items",
+        ));
     }
     if let Some(d) = &field.default {
         if field.kind.is_secret() {
@@ -254,7 +254,7 @@ fn check_field(field: &Field, fp: &str) -> Vec<FieldError> {
 
 /// A cycle among the fields that `show_if`/`hide_if` conditions read, if any.
 fn visibility_cycle(fields: &BTreeMap<&str, (&Field, String)>) -> Option<Vec<String>> {
-    fn deps<'a>(f: &'a Field) -> impl Iterator<Item = &'a str> {
+    fn deps(f: &Field) -> impl Iterator<Item = &str> {
         f.show_if.iter().chain(f.hide_if.iter()).flat_map(|c| c.fields())
     }
     fn visit<'a>(

@@ -25,7 +25,7 @@ pub(crate) fn clean(field: &Field, value: &Value, path: &str) -> Checked {
         FieldType::Richtext => text(value, path, v, 50_000, false),
         FieldType::Email => email(value, path),
         FieldType::Url => url(value, path),
-        FieldType::UrlList => list(value, path, v, 50, |item, p| url(item, p)),
+        FieldType::UrlList => list(value, path, v, 50, url),
         FieldType::Phone => phone(value, path),
         FieldType::Number => number(value, path, v),
         FieldType::Select | FieldType::Radio => option(field, value, path),
@@ -238,14 +238,14 @@ fn file(field: &Field, value: &Value, path: &str, default_formats: &[&str]) -> C
             format!("must be one of: {}", formats.join(", ")),
         );
     }
-    if let Some(mb) = field.validation.max_size_mb {
-        if size as f64 > mb * 1024.0 * 1024.0 {
-            return fail(
-                &pointer_join(path, "size_bytes"),
-                "file_too_large",
-                format!("must be at most {mb} MB"),
-            );
-        }
+    if let Some(mb) = field.validation.max_size_mb
+        && size as f64 > mb * 1024.0 * 1024.0
+    {
+        return fail(
+            &pointer_join(path, "size_bytes"),
+            "file_too_large",
+            format!("must be at most {mb} MB"),
+        );
     }
     Ok(value.clone())
 }

@@ -128,7 +128,8 @@ fn merged(step: &Step, values: &Answers, all_answers: &Answers) -> Answers {
 
 /// Validates one step's submission. `all_answers` holds the other steps' answers (conditions
 /// may read them). Hidden fields are dropped whatever their value; a field is required only
-/// when visible; keys that are not fields of this step are errors. Paths are `/<field>`.
+/// when visible; an unanswered visible field with a default takes it; keys that are not fields
+/// of this step are errors. Paths are `/<field>`.
 pub fn validate_step(
     schema: &OnboardingSchema,
     step_id: &str,
@@ -158,7 +159,9 @@ pub fn validate_step(
             continue;
         }
         let path = pointer_join("", &field.name);
-        let value = values.get(&field.name);
+        // An unanswered visible field takes its default: the form showed it pre-filled.
+        let value =
+            values.get(&field.name).filter(|v| !is_empty(Some(v))).or(field.default.as_ref());
         let required = is_required(field, &answers, &vis);
         if is_empty(value) {
             if required {
