@@ -107,6 +107,32 @@ pub fn agent_config_schema_inlined(
     schema
 }
 
+/// Form hints (react-jsonschema-form `ui_schema`) of the capabilities in the filtered schema,
+/// merged into one object keyed by top-level property (names are unique across capabilities).
+pub fn agent_config_ui_schema(
+    registry: &CapabilityRegistry,
+    template: &Template,
+    enabled: &[String],
+) -> Value {
+    let on = effective(registry, enabled);
+    let mut out = Map::new();
+    for item in all_of(template) {
+        let Some(cap) = item
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix(CAPABILITY_REF_PREFIX))
+        else {
+            continue;
+        };
+        let hints =
+            registry.get(cap).filter(|_| on.contains(cap)).and_then(|c| c.ui_schema.as_object());
+        for (k, v) in hints.into_iter().flatten() {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 /// Default values from the enabled capabilities' schemas (top-level `default`s), as the
 /// starting config of a new agent; the template's `default_config` is laid over them.
 pub fn default_agent_config(

@@ -23,8 +23,8 @@ pub mod template;
 
 pub use capability::{Capability, CapabilityAvailability, IntegrationSkills};
 pub use config::{
-    agent_config_schema, agent_config_schema_inlined, check_enabled_capabilities,
-    default_agent_config, strip_disabled, validate_agent_config,
+    agent_config_schema, agent_config_schema_inlined, agent_config_ui_schema,
+    check_enabled_capabilities, default_agent_config, strip_disabled, validate_agent_config,
 };
 pub use error::{CatalogError, FieldError};
 pub use onboarding::{Answers, OnboardingSchema};

@@ -14,9 +14,9 @@ use serde_json::Value;
 use crate::config::{self, SECTION_CAPABILITY_KEY};
 use crate::error::{FieldError, pointer_join, pointer_segment};
 use crate::onboarding::OnboardingSchema;
-use crate::personality::Personality;
+use crate::personality::{Behavior, Personality};
 use crate::plan::PlanTier;
-use crate::prompt::check_prompt_template;
+use crate::prompt::{PromptContext, check_prompt_template, compose_system_prompt, render_prompt};
 use crate::registry::{CAPABILITY_REF_PREFIX, CapabilityRegistry};
 
 /// A template document.
@@ -120,6 +120,18 @@ impl Template {
     /// Credits charged for an action; 1 when the template does not list it.
     pub fn credit_cost(&self, action: &str) -> u32 {
         self.credit_costs.get(action).copied().unwrap_or(1)
+    }
+
+    /// The agent's full system prompt: this template's prompt rendered strictly from `ctx`,
+    /// followed by the personality modifier and the behaviour sentences.
+    pub fn render_system_prompt(
+        &self,
+        ctx: &PromptContext,
+        personality: &Personality,
+        behavior: &Behavior,
+    ) -> Result<String, crate::CatalogError> {
+        let rendered = render_prompt(&self.system_prompt_template, &self.onboarding_schema, ctx)?;
+        Ok(compose_system_prompt(&rendered, personality, behavior))
     }
 
     /// Checks everything a parsed template must satisfy; errors are JSON pointers into the

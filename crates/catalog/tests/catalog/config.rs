@@ -191,3 +191,16 @@ fn every_templates_full_config_schema_compiles_and_accepts_its_defaults() {
         }
     }
 }
+
+#[test]
+fn ui_hints_follow_the_enabled_capabilities() {
+    let reg = catalog().registry();
+    let ui = catalog::agent_config_ui_schema(reg, support(), &caps(&["rag", "api"]));
+    assert_eq!(ui["sources"]["ui:widget"], "DocumentSourcesWidget");
+    assert_eq!(ui["keys"]["ui:widget"], "ApiKeysWidget");
+    assert_eq!(
+        ui["welcome_message"]["ui:widget"], "textarea",
+        "universal branding hints are always there"
+    );
+    assert!(ui.get("allowed_domains").is_none(), "widget is not enabled");
+}

@@ -112,3 +112,33 @@ fn the_full_prompt_appends_personality_and_behaviour() {
         "You are Alex.\n\nUse professional, formal language. Address the user respectfully. Stick to proven approaches and standard procedures.\n\nKeep a professional tone. Always reply in English."
     );
 }
+
+#[test]
+fn a_template_renders_its_full_system_prompt() {
+    let t = crate::catalog().template("generic-chat").unwrap();
+    let ctx = PromptContext {
+        agent: AgentFields {
+            name: "Buddy".into(),
+            role: "Assistant".into(),
+            tagline: None,
+            description: None,
+        },
+        answers: answers(
+            json!({"agent_name": "Buddy", "conversation_style": "balanced", "allow_small_talk": true}),
+        ),
+        capabilities: vec!["api".into()],
+    };
+    let full = t
+        .render_system_prompt(
+            &ctx,
+            &t.default_personality,
+            &Behavior::from_config(&json!({"language": "fr"})),
+        )
+        .unwrap();
+    assert!(full.starts_with("You are Buddy, a helpful assistant."), "{full}");
+    assert!(full.ends_with("Always reply in French."), "{full}");
+    // A missing required answer is an error, not a prompt with a hole in it.
+    let mut bad = ctx.clone();
+    bad.answers.remove("conversation_style");
+    assert!(t.render_system_prompt(&bad, &t.default_personality, &Behavior::default()).is_err());
+}
