@@ -122,6 +122,18 @@ pub(crate) fn check_schema(schema: &OnboardingSchema, base: &str) -> Result<(), 
                             }
                         }
                     }
+                    Some((t, _)) if t.kind == FieldType::Checkbox => {
+                        for v in expected.compared_values().into_iter().filter(|v| !v.is_boolean())
+                        {
+                            err(
+                                tp.clone(),
+                                "type_mismatch",
+                                format!(
+                                    "`{target}` is a checkbox: compare it with true or false, not {v}"
+                                ),
+                            );
+                        }
+                    }
                     Some(_) => {}
                 }
             }

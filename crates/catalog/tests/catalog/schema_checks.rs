@@ -21,7 +21,9 @@ fn onboarding_schema_mistakes_are_located() {
         {"name": "c", "type": "text", "label": "C", "show_if": {"ghost": "x"}},
         {"name": "d", "type": "radio", "label": "D", "options": ["a"], "default": "b"},
         {"name": "o", "type": "oauth_connect", "label": "O"},
-        {"name": "e", "type": "text", "label": "E", "show_if": {"d": "z"}}
+        {"name": "e", "type": "text", "label": "E", "show_if": {"d": "z"}},
+        {"name": "cb", "type": "checkbox", "label": "CB"},
+        {"name": "g", "type": "text", "label": "G", "show_if": {"cb": "true"}}
     ])))
     .unwrap_err();
     assert_eq!(codes_at(&errs, "/steps/0/sections/0/fields/0/options"), ["required"]);
@@ -37,6 +39,7 @@ fn onboarding_schema_mistakes_are_located() {
     assert_eq!(codes_at(&errs, "/steps/0/sections/0/fields/7/default"), ["not_an_option"]);
     assert_eq!(codes_at(&errs, "/steps/0/sections/0/fields/8/providers"), ["required"]);
     assert_eq!(codes_at(&errs, "/steps/0/sections/0/fields/9/show_if/d"), ["not_an_option"]);
+    assert_eq!(codes_at(&errs, "/steps/0/sections/0/fields/11/show_if/cb"), ["type_mismatch"]);
 }
 
 #[test]
