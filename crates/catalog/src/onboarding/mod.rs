@@ -18,8 +18,8 @@ use serde_json::Value;
 pub use condition::{Condition, Expected};
 pub use knowledge::KnowledgeBaseChoice;
 pub use wizard::{
-    CleanValues, HydratedField, HydratedSection, HydratedStep, final_check, first_step,
-    hydrate_step, next_step, previous_step, validate_step, visible_fields,
+    CleanValues, HydratedField, HydratedKnowledgeBase, HydratedSection, HydratedStep, final_check,
+    first_step, hydrate_step, next_step, previous_step, validate_step, visible_fields,
 };
 
 use crate::error::{CatalogError, FieldError};
