@@ -1,0 +1,97 @@
+//! EchoForge's catalog: what agents are made of. Pure logic and data, no IO.
+//!
+//! - [`registry`]: capabilities (shipped as JSON in the binary) and their resolution to skills
+//!   through a workspace's connected integrations;
+//! - [`template`]: templates (agent types, offerings, persona templates) and their validation;
+//! - [`onboarding`]: the onboarding-schema engine behind the creation wizard;
+//! - [`config`]: agent configuration schemas composed from capability schemas, and validation;
+//! - [`personality`]: sliders and behaviour settings → model settings and prompt text;
+//! - [`prompt`]: strict, sandboxed rendering of system-prompt templates;
+//! - [`plan`]: plans and their limits.
+//!
+//! [`Catalog::builtin`] loads and checks everything shipped in the binary once at start.
+
+pub mod capability;
+pub mod config;
+pub mod error;
+pub mod onboarding;
+pub mod personality;
+pub mod plan;
+pub mod prompt;
+pub mod registry;
+pub mod template;
+
+pub use capability::{Capability, CapabilityAvailability, IntegrationSkills};
+pub use config::{
+    agent_config_schema, agent_config_schema_inlined, agent_config_ui_schema,
+    check_enabled_capabilities, default_agent_config, strip_disabled, validate_agent_config,
+};
+pub use error::{CatalogError, FieldError};
+pub use onboarding::{Answers, OnboardingSchema};
+pub use personality::{Behavior, LlmSettings, Personality};
+pub use plan::{Limit, Plan, PlanLimits, PlanTier, plan_allows};
+pub use prompt::{AgentFields, PromptContext, compose_system_prompt, render_prompt};
+pub use registry::CapabilityRegistry;
+pub use template::Template;
+
+/// Everything the catalog ships: capabilities, seeded templates and plans.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    registry: CapabilityRegistry,
+    templates: Vec<Template>,
+    plans: Vec<Plan>,
+}
+
+impl Catalog {
+    /// Loads and checks the built-in data; an error here is a bug in the shipped data.
+    pub fn builtin() -> Result<Self, CatalogError> {
+        let registry = CapabilityRegistry::builtin()?;
+        let templates = template::builtin_templates(&registry)?;
+        let plans = plan::builtin_plans()?;
+        for tier in [PlanTier::Starter, PlanTier::Pro, PlanTier::Enterprise] {
+            if !plans.iter().any(|p| p.tier == tier) {
+                return Err(CatalogError::BuiltinData {
+                    file: "plans.json".into(),
+                    detail: format!("no plan for {tier:?}"),
+                });
+            }
+        }
+        Ok(Self { registry, templates, plans })
+    }
+
+    pub fn registry(&self) -> &CapabilityRegistry {
+        &self.registry
+    }
+
+    /// The seeded templates.
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
+    /// A seeded template by slug.
+    pub fn template(&self, slug: &str) -> Result<&Template, CatalogError> {
+        self.templates
+            .iter()
+            .find(|t| t.slug.as_str() == slug)
+            .ok_or_else(|| CatalogError::UnknownTemplate(slug.to_owned()))
+    }
+
+    /// Parses and validates a template document submitted by an operator or a workspace.
+    pub fn parse_template(&self, doc: &serde_json::Value) -> Result<Template, Vec<FieldError>> {
+        Template::parse(doc, &self.registry)
+    }
+
+    pub fn plans(&self) -> &[Plan] {
+        &self.plans
+    }
+
+    /// The limits of a tier.
+    pub fn plan_limits(&self, tier: PlanTier) -> PlanLimits {
+        plan::limits(&self.plans, tier).expect("every tier has a plan (checked at load)")
+    }
+
+    /// How many agents a tier may have.
+    pub fn agent_limit(&self, tier: PlanTier) -> Limit {
+        self.plan_limits(tier).agents
+    }
+}
