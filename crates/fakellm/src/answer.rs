@@ -76,7 +76,9 @@ pub(crate) fn plan(conv: &Conversation, reply: Option<Reply>) -> (Plan, Duration
         ReplyKind::Malformed => return (Plan::Malformed, reply.delay),
         ReplyKind::Text(t) => (t, Vec::new(), false, None),
         ReplyKind::Cut { text, after_chunks } => (text, Vec::new(), false, Some(after_chunks)),
-        ReplyKind::ToolCalls { text, calls, interleave } => (text.unwrap_or_default(), calls, interleave, None),
+        ReplyKind::ToolCalls { text, calls, interleave } => {
+            (text.unwrap_or_default(), calls, interleave, None)
+        }
     };
     let calls: Vec<PlannedCall> = calls
         .into_iter()
@@ -87,7 +89,8 @@ pub(crate) fn plan(conv: &Conversation, reply: Option<Reply>) -> (Plan, Duration
             arguments: c.arguments,
         })
         .collect();
-    let out_chars = text.chars().count() + calls.iter().map(|c| c.arguments.len() + c.name.len()).sum::<usize>();
+    let out_chars = text.chars().count()
+        + calls.iter().map(|c| c.arguments.len() + c.name.len()).sum::<usize>();
     let usage = reply.usage.unwrap_or((estimate(conv.prompt_chars), estimate(out_chars)));
     let answer = Answer {
         text: split(&text, reply.chunks),
@@ -112,7 +115,9 @@ pub(crate) fn echo(conv: &Conversation) -> Reply {
         Last::User(text) => {
             let named = conv.tools.iter().find(|(name, _)| mentions(text, name));
             match named {
-                Some((name, schema)) => Reply::tool_call(name.clone(), arguments_for(schema, text).to_string()),
+                Some((name, schema)) => {
+                    Reply::tool_call(name.clone(), arguments_for(schema, text).to_string())
+                }
                 None => Reply::text(format!("Echo: {text}")),
             }
         }
@@ -131,7 +136,8 @@ fn arguments_for(schema: &Value, text: &str) -> Value {
     let props = schema.get("properties");
     for key in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
         let Some(key) = key.as_str() else { continue };
-        let kind = props.and_then(|p| p.get(key)).and_then(|p| p.get("type")).and_then(Value::as_str);
+        let kind =
+            props.and_then(|p| p.get(key)).and_then(|p| p.get("type")).and_then(Value::as_str);
         let value = match kind {
             Some("integer") | Some("number") => json!(1),
             Some("boolean") => json!(true),
@@ -196,9 +202,9 @@ pub(crate) fn from_anthropic(body: &Value) -> Conversation {
         let content = m.get("content");
         let text = content_text(content);
         conv.prompt_chars += text.chars().count();
-        let is_tool_result = content
-            .and_then(Value::as_array)
-            .is_some_and(|blocks| blocks.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")));
+        let is_tool_result = content.and_then(Value::as_array).is_some_and(|blocks| {
+            blocks.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+        });
         conv.last = match m.get("role").and_then(Value::as_str) {
             Some("user") if is_tool_result => Last::ToolResult(text),
             Some("user") => Last::User(text),
@@ -228,7 +234,9 @@ mod tests {
 
     #[test]
     fn echo_repeats_the_last_user_message() {
-        let a = plan_of(json!({"model": "m", "messages": [{"role": "user", "content": "hello there"}]}));
+        let a = plan_of(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hello there"}]}),
+        );
         assert_eq!(a.full_text(), "Echo: hello there");
         assert!(a.calls.is_empty());
         assert_eq!(a.model, "m");

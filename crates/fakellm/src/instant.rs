@@ -59,6 +59,7 @@ pub(crate) fn respond(protocol: Protocol, body: &[u8]) -> Response {
     } + usize::from(stream);
     let canned = &CANNED[i];
     let mut resp = Response::new(Body::from(canned.body.clone()));
-    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(canned.content_type));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(canned.content_type));
     resp
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -58,7 +58,7 @@ pub enum Mode {
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
-    /// Path, e.g. `/v1/chat/completions` or `/v1/messages`.
+    /// Path and query, e.g. `/v1/chat/completions?api-version=1` or `/v1/messages`.
     pub path: String,
     /// Headers with lower-case names (auth headers included, so tests can check BYOK).
     pub headers: Vec<(String, String)>,
@@ -199,31 +199,54 @@ async fn models() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-async fn openai_chat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    chat(s, Protocol::OpenAi, "/v1/chat/completions", headers, body).await
+async fn openai_chat(
+    State(s): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    chat(s, Protocol::OpenAi, &uri, headers, body).await
 }
 
-async fn anthropic_messages(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    chat(s, Protocol::Anthropic, "/v1/messages", headers, body).await
+async fn anthropic_messages(
+    State(s): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    chat(s, Protocol::Anthropic, &uri, headers, body).await
 }
 
-async fn chat(s: Arc<Shared>, protocol: Protocol, path: &str, headers: HeaderMap, body: Bytes) -> Response {
+async fn chat(
+    s: Arc<Shared>,
+    protocol: Protocol,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if s.mode == Mode::Instant {
         return instant::respond(protocol, &body);
     }
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         let err = json!({"error": {"message": "request body is not JSON", "type": "invalid_request_error"}});
-        return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], err.to_string()).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            err.to_string(),
+        )
+            .into_response();
     };
     let conv = match protocol {
         Protocol::OpenAi => answer::from_openai(&json),
         Protocol::Anthropic => answer::from_anthropic(&json),
     };
     let recorded = RecordedRequest {
-        path: path.to_owned(),
+        path: uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned()),
         headers: headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+            })
             .collect(),
         body: json,
     };
@@ -248,12 +271,14 @@ fn into_response(wire: render::Wire) -> Response {
     }
     let delay = wire.chunk_delay;
     let abort = wire.abort;
-    let frames = futures::stream::iter(wire.frames.into_iter().enumerate()).then(move |(i, frame)| async move {
-        if i > 0 && !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Ok::<_, std::io::Error>(frame)
-    });
+    let frames = futures::stream::iter(wire.frames.into_iter().enumerate()).then(
+        move |(i, frame)| async move {
+            if i > 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok::<_, std::io::Error>(frame)
+        },
+    );
     let body = if abort {
         let cut = futures::stream::once(async {
             // Let the frames already written reach the client before the connection drops.

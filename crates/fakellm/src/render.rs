@@ -27,7 +27,14 @@ impl Wire {
         Self::raw(status, "application/json", body.to_string().into())
     }
     fn raw(status: u16, content_type: &'static str, body: Bytes) -> Self {
-        Self { status, retry_after: None, content_type, frames: vec![body], abort: false, chunk_delay: Duration::ZERO }
+        Self {
+            status,
+            retry_after: None,
+            content_type,
+            frames: vec![body],
+            abort: false,
+            chunk_delay: Duration::ZERO,
+        }
     }
 }
 
@@ -47,12 +54,22 @@ fn sse_named(event: &str, data: &Value) -> Bytes {
 }
 
 /// Renders the plan; `seq` numbers responses for ids.
-pub(crate) fn render(protocol: Protocol, plan: Plan, stream: bool, include_usage: bool, seq: u64) -> Wire {
+pub(crate) fn render(
+    protocol: Protocol,
+    plan: Plan,
+    stream: bool,
+    include_usage: bool,
+    seq: u64,
+) -> Wire {
     match plan {
         Plan::Error { status, message, retry_after } => {
             let body = match protocol {
-                Protocol::OpenAi => json!({"error": {"message": message, "type": error_type(status), "code": null}}),
-                Protocol::Anthropic => json!({"type": "error", "error": {"type": error_type(status), "message": message}}),
+                Protocol::OpenAi => {
+                    json!({"error": {"message": message, "type": error_type(status), "code": null}})
+                }
+                Protocol::Anthropic => {
+                    json!({"type": "error", "error": {"type": error_type(status), "message": message}})
+                }
             };
             Wire { retry_after, ..Wire::json(status, body) }
         }
@@ -60,7 +77,11 @@ pub(crate) fn render(protocol: Protocol, plan: Plan, stream: bool, include_usage
             frames: vec![Bytes::from_static(b"data: {\"choices\": [{\"delta\": nope}\n\n")],
             ..Wire::raw(200, "text/event-stream", Bytes::new())
         },
-        Plan::Malformed => Wire::raw(200, "application/json", Bytes::from_static(b"{\"id\": \"x\", \"choices\": [")),
+        Plan::Malformed => Wire::raw(
+            200,
+            "application/json",
+            Bytes::from_static(b"{\"id\": \"x\", \"choices\": ["),
+        ),
         Plan::Answer(a) => match (protocol, stream) {
             (Protocol::OpenAi, false) => openai_json(&a, seq),
             (Protocol::OpenAi, true) => openai_stream(&a, include_usage, seq),
@@ -112,8 +133,10 @@ fn openai_json(a: &Answer, seq: u64) -> Wire {
         .calls
         .iter()
         .enumerate()
-        .map(|(i, c)| json!({"id": call_id(Protocol::OpenAi, &c.id, seq, i), "type": "function",
-                             "function": {"name": c.name, "arguments": c.arguments}}))
+        .map(|(i, c)| {
+            json!({"id": call_id(Protocol::OpenAi, &c.id, seq, i), "type": "function",
+                             "function": {"name": c.name, "arguments": c.arguments}})
+        })
         .collect();
     let text = a.full_text();
     let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
@@ -154,7 +177,9 @@ fn openai_stream(a: &Answer, include_usage: bool, seq: u64) -> Wire {
             Value::Null,
         )
     };
-    let fragment = |i: usize, f: &str| chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": f}}]}), Value::Null);
+    let fragment = |i: usize, f: &str| {
+        chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": f}}]}), Value::Null)
+    };
     if a.interleave {
         for i in 0..a.calls.len() {
             frames.push(start(i));
@@ -177,11 +202,17 @@ fn openai_stream(a: &Answer, include_usage: bool, seq: u64) -> Wire {
     }
     frames.push(chunk(json!({}), json!(openai_finish(a))));
     if include_usage {
-        frames.push(sse(&json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64,
-                                "model": a.model, "choices": [], "usage": openai_usage(a)})));
+        frames.push(sse(
+            &json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64,
+                                "model": a.model, "choices": [], "usage": openai_usage(a)}),
+        ));
     }
     frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    let wire = Wire { frames, chunk_delay: a.chunk_delay, ..Wire::raw(200, "text/event-stream", Bytes::new()) };
+    let wire = Wire {
+        frames,
+        chunk_delay: a.chunk_delay,
+        ..Wire::raw(200, "text/event-stream", Bytes::new())
+    };
     cut(wire, a, 1)
 }
 
@@ -214,11 +245,12 @@ fn anthropic_json(a: &Answer, seq: u64) -> Wire {
 }
 
 fn anthropic_stream(a: &Answer, seq: u64) -> Wire {
-    let mut frames = vec![
-        sse_named("message_start", &json!({"type": "message_start", "message": {
+    let mut frames = vec![sse_named(
+        "message_start",
+        &json!({"type": "message_start", "message": {
             "id": format!("msg_{seq}"), "type": "message", "role": "assistant", "content": [], "model": a.model,
-            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": a.usage.0, "output_tokens": 1}}})),
-    ];
+            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": a.usage.0, "output_tokens": 1}}}),
+    )];
     let mut block = 0usize;
     if !a.text.is_empty() {
         frames.push(sse_named("content_block_start", &json!({"type": "content_block_start", "index": block, "content_block": {"type": "text", "text": ""}})));
@@ -226,7 +258,10 @@ fn anthropic_stream(a: &Answer, seq: u64) -> Wire {
         for t in &a.text {
             frames.push(sse_named("content_block_delta", &json!({"type": "content_block_delta", "index": block, "delta": {"type": "text_delta", "text": t}})));
         }
-        frames.push(sse_named("content_block_stop", &json!({"type": "content_block_stop", "index": block})));
+        frames.push(sse_named(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": block}),
+        ));
         block += 1;
     }
     for (i, c) in a.calls.iter().enumerate() {
@@ -235,13 +270,20 @@ fn anthropic_stream(a: &Answer, seq: u64) -> Wire {
         for f in &c.fragments {
             frames.push(sse_named("content_block_delta", &json!({"type": "content_block_delta", "index": block, "delta": {"type": "input_json_delta", "partial_json": f}})));
         }
-        frames.push(sse_named("content_block_stop", &json!({"type": "content_block_stop", "index": block})));
+        frames.push(sse_named(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": block}),
+        ));
         block += 1;
     }
     frames.push(sse_named("message_delta", &json!({"type": "message_delta",
         "delta": {"stop_reason": anthropic_stop(a), "stop_sequence": null}, "usage": {"output_tokens": a.usage.1}})));
     frames.push(sse_named("message_stop", &json!({"type": "message_stop"})));
-    let wire = Wire { frames, chunk_delay: a.chunk_delay, ..Wire::raw(200, "text/event-stream", Bytes::new()) };
+    let wire = Wire {
+        frames,
+        chunk_delay: a.chunk_delay,
+        ..Wire::raw(200, "text/event-stream", Bytes::new())
+    };
     // Header frames before the first text delta: message_start, content_block_start, ping.
     cut(wire, a, 3)
 }

@@ -15,8 +15,8 @@ use crate::config::ProviderConfig;
 use crate::sse::SseEvent;
 use crate::transport::{Prepared, StreamDecoder, Transport, scrub};
 use crate::{
-    ChatModel, ChatRequest, ChatResponse, ChatStream, FinishReason, LlmError, Message,
-    StreamEvent, ToolCall, ToolChoice, Usage,
+    ChatModel, ChatRequest, ChatResponse, ChatStream, FinishReason, LlmError, Message, StreamEvent,
+    ToolCall, ToolChoice, Usage,
 };
 
 /// The API version header value this code speaks.
@@ -54,9 +54,10 @@ impl Anthropic {
             HeaderValue::from_static(ANTHROPIC_VERSION),
         );
         if let Some(key) = &key {
-            let mut value = HeaderValue::from_str(key.expose_secret()).map_err(|_| {
-                LlmError::Config { message: "the API key contains characters not allowed in a header".into() }
-            })?;
+            let mut value =
+                HeaderValue::from_str(key.expose_secret()).map_err(|_| LlmError::Config {
+                    message: "the API key contains characters not allowed in a header".into(),
+                })?;
             value.set_sensitive(true);
             headers.insert(HeaderName::from_static("x-api-key"), value);
         }
@@ -151,13 +152,17 @@ fn messages_json(messages: &[Message]) -> Vec<Value> {
                         .ok()
                         .filter(Value::is_object)
                         .unwrap_or_else(|| json!({"raw_arguments": c.arguments}));
-                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+                    blocks.push(
+                        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                    );
                 }
                 ("assistant", blocks)
             }
             Message::Tool { tool_call_id, content } => (
                 "user",
-                vec![json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content})],
+                vec![
+                    json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content}),
+                ],
             ),
         };
         match out.last_mut() {
@@ -186,17 +191,30 @@ fn u32_at(v: &Value, key: &str) -> Option<u32> {
 
 fn parse_response(body: &[u8], model: &str) -> Result<ChatResponse, LlmError> {
     let v: Value = serde_json::from_slice(body).map_err(|_| invalid("the answer is not JSON"))?;
-    let blocks = v.get("content").and_then(Value::as_array).ok_or_else(|| invalid("the answer has no content"))?;
+    let blocks = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("the answer has no content"))?;
     let mut content = String::new();
     let mut tool_calls = Vec::new();
     for b in blocks {
         match b.get("type").and_then(Value::as_str) {
             Some("text") => content.push_str(b.get("text").and_then(Value::as_str).unwrap_or("")),
             Some("tool_use") => {
-                let id = b.get("id").and_then(Value::as_str).ok_or_else(|| invalid("tool_use without id"))?;
-                let name = b.get("name").and_then(Value::as_str).ok_or_else(|| invalid("tool_use without name"))?;
+                let id = b
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid("tool_use without id"))?;
+                let name = b
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid("tool_use without name"))?;
                 let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
-                tool_calls.push(ToolCall { id: id.into(), name: name.into(), arguments: input.to_string() });
+                tool_calls.push(ToolCall {
+                    id: id.into(),
+                    name: name.into(),
+                    arguments: input.to_string(),
+                });
             }
             _ => {}
         }
@@ -233,7 +251,8 @@ impl StreamDecoder for Decoder {
         if event.data.trim().is_empty() {
             return Ok(false);
         }
-        let v: Value = serde_json::from_str(&event.data).map_err(|_| invalid("a stream event is not JSON"))?;
+        let v: Value =
+            serde_json::from_str(&event.data).map_err(|_| invalid("a stream event is not JSON"))?;
         let kind = v.get("type").and_then(Value::as_str).or(event.event.as_deref()).unwrap_or("");
         let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         match kind {
@@ -249,7 +268,8 @@ impl StreamDecoder for Decoder {
                 }
             }
             "content_block_start" => {
-                let block = v.get("content_block").ok_or_else(|| invalid("block start without block"))?;
+                let block =
+                    v.get("content_block").ok_or_else(|| invalid("block start without block"))?;
                 match block.get("type").and_then(Value::as_str) {
                     Some("text") => {
                         let text = block.get("text").and_then(Value::as_str).unwrap_or("");
@@ -258,12 +278,23 @@ impl StreamDecoder for Decoder {
                         }
                     }
                     Some("tool_use") => {
-                        let id = block.get("id").and_then(Value::as_str).ok_or_else(|| invalid("tool_use without id"))?;
-                        let name = block.get("name").and_then(Value::as_str).ok_or_else(|| invalid("tool_use without name"))?;
+                        let id = block
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| invalid("tool_use without id"))?;
+                        let name = block
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| invalid("tool_use without name"))?;
                         let index = self.tool_count;
                         self.tool_count += 1;
-                        out.push_back(Ok(StreamEvent::ToolCallStart { index, id: id.into(), name: name.into() }));
-                        let call = ToolCall { id: id.into(), name: name.into(), arguments: String::new() };
+                        out.push_back(Ok(StreamEvent::ToolCallStart {
+                            index,
+                            id: id.into(),
+                            name: name.into(),
+                        }));
+                        let call =
+                            ToolCall { id: id.into(), name: name.into(), arguments: String::new() };
                         self.open_tools.insert(block_index, (index, call));
                     }
                     _ => {}
@@ -286,7 +317,10 @@ impl StreamDecoder for Decoder {
                             .ok_or_else(|| invalid("input_json_delta for no open tool_use"))?;
                         call.arguments.push_str(part);
                         if !part.is_empty() {
-                            out.push_back(Ok(StreamEvent::ToolCallDelta { index: *index, arguments: part.into() }));
+                            out.push_back(Ok(StreamEvent::ToolCallDelta {
+                                index: *index,
+                                arguments: part.into(),
+                            }));
                         }
                     }
                     _ => {}
@@ -301,7 +335,9 @@ impl StreamDecoder for Decoder {
                 }
             }
             "message_delta" => {
-                if let Some(r) = v.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str) {
+                if let Some(r) =
+                    v.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str)
+                {
                     self.finish = Some(FinishReason::from_anthropic(r));
                 }
                 if let Some(n) = v.get("usage").and_then(|u| u32_at(u, "output_tokens")) {
@@ -322,7 +358,8 @@ impl StreamDecoder for Decoder {
             "error" => {
                 let err = v.get("error");
                 let etype = err.and_then(|e| e.get("type")).and_then(Value::as_str).unwrap_or("");
-                let message = err.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
+                let message =
+                    err.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
                 let detail = scrub(message, self.key.as_ref());
                 return Err(match etype {
                     "rate_limit_error" => LlmError::RateLimited { retry_after: None },

@@ -146,9 +146,7 @@ impl ProviderConfig {
     ///   `ECHOFORGE__LLM__MAX_RETRIES`.
     ///
     /// Returns `Ok(None)` when no model is configured (the product then answers without one).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, LlmError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, LlmError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let provider = get("ECHOFORGE__LLM__PROVIDER").map(|p| p.to_ascii_lowercase());
         let own_key = get("ECHOFORGE__LLM__API_KEY");
@@ -156,8 +154,10 @@ impl ProviderConfig {
         let kind = match provider.as_deref() {
             Some("none" | "off" | "disabled") => return Ok(None),
             Some("anthropic" | "claude") => ProviderKind::Anthropic,
-            Some("openai" | "openai-compatible" | "openai_compatible" | "azure" | "ollama"
-                | "vllm" | "litellm" | "llamacpp" | "llama.cpp") => ProviderKind::OpenAiCompatible,
+            Some(
+                "openai" | "openai-compatible" | "openai_compatible" | "azure" | "ollama" | "vllm"
+                | "litellm" | "llamacpp" | "llama.cpp",
+            ) => ProviderKind::OpenAiCompatible,
             Some(other) => {
                 return Err(LlmError::Config {
                     message: format!(
@@ -187,7 +187,8 @@ impl ProviderConfig {
                 ANTHROPIC_DEFAULT_MODEL,
             ),
         };
-        let base_url = own_url.or_else(|| get(vendor_url)).unwrap_or_else(|| default_url.to_owned());
+        let base_url =
+            own_url.or_else(|| get(vendor_url)).unwrap_or_else(|| default_url.to_owned());
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(LlmError::Config {
                 message: "ECHOFORGE__LLM__BASE_URL must start with http:// or https://".into(),
@@ -248,7 +249,9 @@ impl ProviderConfig {
 fn guess_auth_style(base_url: &str) -> AuthStyle {
     let host = base_url.split("://").nth(1).unwrap_or("").split(['/', ':', '?']).next();
     match host {
-        Some(h) if h.ends_with(".openai.azure.com") || h.ends_with(".cognitiveservices.azure.com") => {
+        Some(h)
+            if h.ends_with(".openai.azure.com") || h.ends_with(".cognitiveservices.azure.com") =>
+        {
             AuthStyle::ApiKeyHeader
         }
         _ => AuthStyle::Bearer,
@@ -272,9 +275,11 @@ mod tests {
     #[test]
     fn nothing_set_means_no_provider() {
         assert!(from(&[]).unwrap().is_none());
-        assert!(from(&[("ECHOFORGE__LLM__PROVIDER", "none"), ("OPENAI_API_KEY", "k")])
-            .unwrap()
-            .is_none());
+        assert!(
+            from(&[("ECHOFORGE__LLM__PROVIDER", "none"), ("OPENAI_API_KEY", "k")])
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -327,9 +332,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.auth_style, AuthStyle::ApiKeyHeader);
         assert_eq!(c.api_version.as_deref(), Some("2024-10-21"));
-        let c = from(&[("ECHOFORGE__LLM__PROVIDER", "azure"), ("ECHOFORGE__LLM__BASE_URL", "https://proxy/v1")])
-            .unwrap()
-            .unwrap();
+        let c = from(&[
+            ("ECHOFORGE__LLM__PROVIDER", "azure"),
+            ("ECHOFORGE__LLM__BASE_URL", "https://proxy/v1"),
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(c.auth_style, AuthStyle::ApiKeyHeader);
     }
 
@@ -337,7 +345,8 @@ mod tests {
     fn bad_values_are_config_errors_that_name_the_variable() {
         let e = from(&[("ECHOFORGE__LLM__PROVIDER", "gemini")]).unwrap_err();
         assert!(e.to_string().contains("ECHOFORGE__LLM__PROVIDER"));
-        let e = from(&[("OPENAI_API_KEY", "k"), ("ECHOFORGE__LLM__TIMEOUT_SECS", "-1")]).unwrap_err();
+        let e =
+            from(&[("OPENAI_API_KEY", "k"), ("ECHOFORGE__LLM__TIMEOUT_SECS", "-1")]).unwrap_err();
         assert!(e.to_string().contains("ECHOFORGE__LLM__TIMEOUT_SECS"));
         let e = from(&[("ECHOFORGE__LLM__BASE_URL", "ftp://x")]).unwrap_err();
         assert!(matches!(e, LlmError::Config { .. }));

@@ -17,8 +17,8 @@ use crate::config::{AuthStyle, ProviderConfig};
 use crate::sse::SseEvent;
 use crate::transport::{Prepared, StreamDecoder, Transport, provider_message, scrub};
 use crate::{
-    ChatModel, ChatRequest, ChatResponse, ChatStream, FinishReason, LlmError, Message,
-    StreamEvent, ToolCall, ToolChoice, Usage,
+    ChatModel, ChatRequest, ChatResponse, ChatStream, FinishReason, LlmError, Message, StreamEvent,
+    ToolCall, ToolChoice, Usage,
 };
 
 /// A provider speaking OpenAI Chat Completions.
@@ -53,9 +53,10 @@ impl OpenAiCompatible {
         if let Some(key) = &key {
             let (name, value) = match self.config.auth_style {
                 AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
-                AuthStyle::ApiKeyHeader => {
-                    (reqwest::header::HeaderName::from_static("api-key"), key.expose_secret().to_owned())
-                }
+                AuthStyle::ApiKeyHeader => (
+                    reqwest::header::HeaderName::from_static("api-key"),
+                    key.expose_secret().to_owned(),
+                ),
             };
             let mut value = HeaderValue::from_str(&value).map_err(|_| LlmError::Config {
                 message: "the API key contains characters not allowed in a header".into(),
@@ -84,7 +85,11 @@ impl ChatModel for OpenAiCompatible {
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, LlmError> {
         let prepared = self.prepare(request, true)?;
-        let decoder = Decoder { model: prepared.model.clone(), ..Decoder::default() };
+        let decoder = Decoder {
+            model: prepared.model.clone(),
+            key: prepared.key.clone(),
+            ..Decoder::default()
+        };
         self.transport.post_stream(&prepared, decoder).await
     }
 
@@ -180,11 +185,14 @@ fn parse_response(body: &[u8], prepared: &Prepared) -> Result<ChatResponse, LlmE
     let message = choice.get("message").ok_or_else(|| invalid("the choice has no message"))?;
     let content = message.get("content").and_then(Value::as_str).unwrap_or("").to_owned();
     let mut tool_calls = Vec::new();
-    for (i, c) in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, c) in
+        message.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate()
+    {
         let f = c.get("function").ok_or_else(|| invalid("a tool call has no function"))?;
         let name = f.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
         let name = name.ok_or_else(|| invalid("a tool call has no name"))?.to_owned();
-        let id = c.get("id").and_then(Value::as_str).map_or_else(|| format!("call_{i}"), str::to_owned);
+        let id =
+            c.get("id").and_then(Value::as_str).map_or_else(|| format!("call_{i}"), str::to_owned);
         let arguments = match f.get("arguments") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             // Some servers (Ollama's native shape) send an object instead of a JSON string.
@@ -256,16 +264,20 @@ impl ToolCallAssembler {
             Some(obj @ Value::Object(_)) => obj.to_string(),
             _ => String::new(),
         };
-        if !call.started {
-            if let Some(name) = function.and_then(|f| f.get("name")).and_then(Value::as_str) {
-                call.name.push_str(name);
-            }
+        if !call.started
+            && let Some(name) = function.and_then(|f| f.get("name")).and_then(Value::as_str)
+        {
+            call.name.push_str(name);
         }
         call.arguments.push_str(&fragment);
         if !call.started && !call.name.is_empty() {
             call.started = true;
             let id = call.id.get_or_insert_with(|| format!("call_{slot}")).clone();
-            out.push_back(Ok(StreamEvent::ToolCallStart { index: slot, id, name: call.name.clone() }));
+            out.push_back(Ok(StreamEvent::ToolCallStart {
+                index: slot,
+                id,
+                name: call.name.clone(),
+            }));
             if !call.arguments.is_empty() {
                 let arguments = call.arguments.clone();
                 out.push_back(Ok(StreamEvent::ToolCallDelta { index: slot, arguments }));
@@ -276,7 +288,10 @@ impl ToolCallAssembler {
     }
 
     /// Ends every open call (at `finish_reason` or the end of the stream).
-    pub fn finish(&mut self, out: &mut VecDeque<Result<StreamEvent, LlmError>>) -> Result<(), LlmError> {
+    pub fn finish(
+        &mut self,
+        out: &mut VecDeque<Result<StreamEvent, LlmError>>,
+    ) -> Result<(), LlmError> {
         for (index, call) in self.calls.iter_mut().enumerate() {
             if call.ended {
                 continue;
@@ -285,8 +300,11 @@ impl ToolCallAssembler {
                 return Err(invalid("a streamed tool call never got a name"));
             }
             call.ended = true;
-            let arguments =
-                if call.arguments.trim().is_empty() { "{}".to_owned() } else { call.arguments.clone() };
+            let arguments = if call.arguments.trim().is_empty() {
+                "{}".to_owned()
+            } else {
+                call.arguments.clone()
+            };
             let id = call.id.clone().unwrap_or_default();
             let call = ToolCall { id, name: call.name.clone(), arguments };
             out.push_back(Ok(StreamEvent::ToolCallEnd { index, call }));
@@ -303,13 +321,17 @@ impl ToolCallAssembler {
 #[derive(Default)]
 struct Decoder {
     model: String,
+    key: Option<secrecy::SecretString>,
     model_seen: bool,
     tools: ToolCallAssembler,
     finish: Option<FinishReason>,
 }
 
 impl Decoder {
-    fn complete(&mut self, out: &mut VecDeque<Result<StreamEvent, LlmError>>) -> Result<(), LlmError> {
+    fn complete(
+        &mut self,
+        out: &mut VecDeque<Result<StreamEvent, LlmError>>,
+    ) -> Result<(), LlmError> {
         self.tools.finish(out)?;
         let reason = self.finish.take().unwrap_or(if self.tools.any() {
             FinishReason::ToolCalls
@@ -335,23 +357,24 @@ impl StreamDecoder for Decoder {
         if data.is_empty() {
             return Ok(false);
         }
-        let v: Value = serde_json::from_str(data).map_err(|_| invalid("a stream chunk is not JSON"))?;
+        let v: Value =
+            serde_json::from_str(data).map_err(|_| invalid("a stream chunk is not JSON"))?;
         if v.get("error").is_some_and(|e| !e.is_null()) {
             let (message, _) = provider_message(data.as_bytes());
-            return Err(LlmError::Unavailable { detail: message.chars().take(300).collect() });
+            return Err(LlmError::Unavailable { detail: scrub(&message, self.key.as_ref()) });
         }
-        if !self.model_seen {
-            if let Some(m) = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
-                self.model = m.to_owned();
-                self.model_seen = true;
-            }
+        if !self.model_seen
+            && let Some(m) = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty())
+        {
+            self.model = m.to_owned();
+            self.model_seen = true;
         }
         if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
             let delta = choice.get("delta");
-            if let Some(text) = delta.and_then(|d| d.get("content")).and_then(Value::as_str) {
-                if !text.is_empty() {
-                    out.push_back(Ok(StreamEvent::TextDelta(text.to_owned())));
-                }
+            if let Some(text) = delta.and_then(|d| d.get("content")).and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                out.push_back(Ok(StreamEvent::TextDelta(text.to_owned())));
             }
             let items = delta.and_then(|d| d.get("tool_calls")).and_then(Value::as_array);
             for item in items.into_iter().flatten() {
@@ -373,6 +396,8 @@ impl StreamDecoder for Decoder {
         if self.finish.is_some() {
             return self.complete(out);
         }
-        Err(LlmError::StreamInterrupted { detail: "the stream ended before the answer finished".into() })
+        Err(LlmError::StreamInterrupted {
+            detail: "the stream ended before the answer finished".into(),
+        })
     }
 }

@@ -18,7 +18,9 @@ pub fn estimate_message_tokens(message: &Message) -> usize {
     let calls: usize = match message {
         Message::Assistant { tool_calls, .. } => tool_calls
             .iter()
-            .map(|c| estimate_tokens(&c.name) + estimate_tokens(&c.arguments) + PER_MESSAGE_OVERHEAD)
+            .map(|c| {
+                estimate_tokens(&c.name) + estimate_tokens(&c.arguments) + PER_MESSAGE_OVERHEAD
+            })
             .sum(),
         _ => 0,
     };

@@ -140,7 +140,11 @@ impl Transport {
                 if e.is_timeout() {
                     timeout()
                 } else {
-                    transient(if e.is_connect() { "could not connect" } else { "connection failed" })
+                    transient(if e.is_connect() {
+                        "could not connect"
+                    } else {
+                        "connection failed"
+                    })
                 }
             })?;
         if resp.status().is_success() {
@@ -166,7 +170,11 @@ fn transient(detail: &str) -> Failure {
 }
 
 fn body_error_detail(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() { "timed out reading the answer" } else { "connection lost reading the answer" }
+    if e.is_timeout() {
+        "timed out reading the answer"
+    } else {
+        "connection lost reading the answer"
+    }
 }
 
 /// Exponential backoff with equal jitter: half the step fixed, half random.
@@ -195,9 +203,15 @@ fn status_failure(
     let (message, code) = provider_message(body);
     let message = scrub(&message, req.key.as_ref());
     let lower = format!("{message} {code}").to_ascii_lowercase();
-    let too_long = ["context_length", "context length", "maximum context", "prompt is too long", "too many tokens"]
-        .iter()
-        .any(|p| lower.contains(p));
+    let too_long = [
+        "context_length",
+        "context length",
+        "maximum context",
+        "prompt is too long",
+        "too many tokens",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
     let fail = |error, retryable| Failure { error, retryable, retry_after };
     match status.as_u16() {
         401 | 403 => fail(LlmError::Unauthorized, false),
@@ -207,14 +221,18 @@ fn status_failure(
         404 if lower.contains("model") || lower.trim().is_empty() => {
             fail(LlmError::ModelNotFound { model: req.model.clone() }, false)
         }
-        404 => fail(LlmError::BadRequest { message: format!("endpoint not found: {message}") }, false),
-        408 | 500 | 502 | 503 | 504 | 520..=529 => fail(
-            LlmError::Unavailable { detail: format!("HTTP {}", status.as_u16()) },
-            true,
-        ),
-        500..=599 => fail(LlmError::Unavailable { detail: format!("HTTP {}", status.as_u16()) }, false),
+        404 => {
+            fail(LlmError::BadRequest { message: format!("endpoint not found: {message}") }, false)
+        }
+        408 | 500 | 502 | 503 | 504 | 520..=529 => {
+            fail(LlmError::Unavailable { detail: format!("HTTP {}", status.as_u16()) }, true)
+        }
+        500..=599 => {
+            fail(LlmError::Unavailable { detail: format!("HTTP {}", status.as_u16()) }, false)
+        }
         _ => {
-            let message = if message.is_empty() { format!("HTTP {}", status.as_u16()) } else { message };
+            let message =
+                if message.is_empty() { format!("HTTP {}", status.as_u16()) } else { message };
             fail(LlmError::BadRequest { message }, false)
         }
     }
@@ -373,7 +391,8 @@ mod tests {
 
     #[test]
     fn provider_messages_are_found_in_both_vendor_shapes() {
-        let (m, c) = provider_message(br#"{"error":{"message":"bad","code":"context_length_exceeded"}}"#);
+        let (m, c) =
+            provider_message(br#"{"error":{"message":"bad","code":"context_length_exceeded"}}"#);
         assert_eq!((m.as_str(), c.as_str()), ("bad", "context_length_exceeded"));
         let (m, c) = provider_message(
             br#"{"type":"error","error":{"type":"invalid_request_error","message":"nope"}}"#,
