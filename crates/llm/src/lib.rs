@@ -19,6 +19,7 @@ mod openai;
 mod sse;
 mod stream;
 mod tokens;
+mod tool_calls;
 mod transport;
 mod types;
 
@@ -32,11 +33,12 @@ pub use config::{
     Timeouts,
 };
 pub use error::LlmError;
-pub use openai::{OpenAiCompatible, ToolCallAssembler};
+pub use openai::OpenAiCompatible;
 pub use secrecy::SecretString;
 pub use sse::{SseEvent, SseParser};
 pub use stream::{ChatStream, collect_stream};
 pub use tokens::{estimate_message_tokens, estimate_messages_tokens, estimate_tokens};
+pub use tool_calls::ToolCallAssembler;
 pub use types::{
     ChatRequest, ChatResponse, FinishReason, Message, StreamEvent, ToolCall, ToolChoice, ToolSpec,
     Usage,

@@ -3,7 +3,8 @@
 //!
 //! Streamed tool calls arrive as `delta.tool_calls[]` items keyed by `index`: the first item of a
 //! call carries its `id` and `function.name`, later ones only `function.arguments` fragments, and
-//! parallel calls may interleave. [`ToolCallAssembler`] turns that into start/delta/end events.
+//! parallel calls may interleave. [`ToolCallAssembler`] (in `tool_calls`) turns that into
+//! start/delta/end events.
 
 use std::collections::VecDeque;
 
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::config::{AuthStyle, ProviderConfig};
 use crate::sse::SseEvent;
+use crate::tool_calls::ToolCallAssembler;
 use crate::transport::{Prepared, StreamDecoder, Transport, provider_message, scrub};
 use crate::{
     ChatModel, ChatRequest, ChatResponse, ChatStream, FinishReason, LlmError, Message, StreamEvent,
@@ -208,114 +210,6 @@ fn parse_response(body: &[u8], prepared: &Prepared) -> Result<ChatResponse, LlmE
     };
     let model = v.get("model").and_then(Value::as_str).unwrap_or(&prepared.model).to_owned();
     Ok(ChatResponse { model, content, tool_calls, finish_reason, usage: usage_of(&v) })
-}
-
-/// Assembles OpenAI's indexed tool-call deltas into start/delta/end events.
-#[derive(Debug, Default)]
-pub struct ToolCallAssembler {
-    /// One slot per call, in order of first appearance; `provider_index` keys them.
-    calls: Vec<PartialCall>,
-}
-
-#[derive(Debug)]
-struct PartialCall {
-    provider_index: u64,
-    id: Option<String>,
-    name: String,
-    arguments: String,
-    started: bool,
-    ended: bool,
-}
-
-impl ToolCallAssembler {
-    /// Handles one `delta.tool_calls[]` item.
-    pub fn push(&mut self, item: &Value, out: &mut VecDeque<Result<StreamEvent, LlmError>>) {
-        let id = item.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
-        let provider_index = match item.get("index").and_then(Value::as_u64) {
-            Some(i) => i,
-            // No index (some servers): a new id opens a new call, otherwise continue the last.
-            None => match (id, self.calls.last()) {
-                (Some(id), Some(last)) if last.id.as_deref() == Some(id) => last.provider_index,
-                (None, Some(last)) => last.provider_index,
-                _ => self.calls.len() as u64,
-            },
-        };
-        let slot = match self.calls.iter().position(|c| c.provider_index == provider_index) {
-            Some(s) => s,
-            None => {
-                self.calls.push(PartialCall {
-                    provider_index,
-                    id: None,
-                    name: String::new(),
-                    arguments: String::new(),
-                    started: false,
-                    ended: false,
-                });
-                self.calls.len() - 1
-            }
-        };
-        let call = &mut self.calls[slot];
-        if call.id.is_none() {
-            call.id = id.map(str::to_owned);
-        }
-        let function = item.get("function");
-        let fragment = match function.and_then(|f| f.get("arguments")) {
-            Some(Value::String(s)) => s.clone(),
-            Some(obj @ Value::Object(_)) => obj.to_string(),
-            _ => String::new(),
-        };
-        if !call.started
-            && let Some(name) = function.and_then(|f| f.get("name")).and_then(Value::as_str)
-        {
-            call.name.push_str(name);
-        }
-        call.arguments.push_str(&fragment);
-        if !call.started && !call.name.is_empty() {
-            call.started = true;
-            let id = call.id.get_or_insert_with(|| format!("call_{slot}")).clone();
-            out.push_back(Ok(StreamEvent::ToolCallStart {
-                index: slot,
-                id,
-                name: call.name.clone(),
-            }));
-            if !call.arguments.is_empty() {
-                let arguments = call.arguments.clone();
-                out.push_back(Ok(StreamEvent::ToolCallDelta { index: slot, arguments }));
-            }
-        } else if call.started && !fragment.is_empty() {
-            out.push_back(Ok(StreamEvent::ToolCallDelta { index: slot, arguments: fragment }));
-        }
-    }
-
-    /// Ends every open call (at `finish_reason` or the end of the stream).
-    pub fn finish(
-        &mut self,
-        out: &mut VecDeque<Result<StreamEvent, LlmError>>,
-    ) -> Result<(), LlmError> {
-        for (index, call) in self.calls.iter_mut().enumerate() {
-            if call.ended {
-                continue;
-            }
-            if !call.started {
-                return Err(invalid("a streamed tool call never got a name"));
-            }
-            call.ended = true;
-            let arguments = if call.arguments.trim().is_empty() {
-                "{}".to_owned()
-            } else {
-                call.arguments.clone()
-            };
-            let id = call.id.clone().unwrap_or_default();
-            let call = ToolCall { id, name: call.name.clone(), arguments };
-            out.push_back(Ok(StreamEvent::ToolCallEnd { index, call }));
-        }
-        Ok(())
-    }
-
-    /// Whether any call was seen.
-    pub fn any(&self) -> bool {
-        !self.calls.is_empty()
-    }
 }
 
 #[derive(Default)]
