@@ -376,3 +376,58 @@ impl StreamDecoder for Decoder {
         Err(LlmError::StreamInterrupted { detail: "the stream ended before message_stop".into() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(events: &[&str]) -> Vec<Result<StreamEvent, LlmError>> {
+        let mut d = Decoder { key: Some("sk-ant-secret".to_owned().into()), ..Decoder::default() };
+        let mut out = VecDeque::new();
+        for data in events {
+            let ev = SseEvent { event: None, data: (*data).to_owned() };
+            match d.event(ev, &mut out) {
+                Ok(false) => {}
+                Ok(true) => break,
+                Err(e) => {
+                    out.push_back(Err(e));
+                    break;
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    #[test]
+    fn an_overloaded_error_event_mid_stream_is_unavailable_and_scrubbed() {
+        let out = feed(&[
+            r#"{"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":5}}}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded (key sk-ant-secret)"}}"#,
+        ]);
+        assert_eq!(out[0], Ok(StreamEvent::TextDelta("Hi".into())));
+        assert_eq!(
+            out[1],
+            Err(LlmError::Unavailable { detail: "Overloaded (key [redacted])".into() })
+        );
+    }
+
+    #[test]
+    fn a_tool_use_without_input_deltas_gets_empty_object_arguments() {
+        let out = feed(&[
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"now","input":{}}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+            r#"{"type":"message_stop"}"#,
+        ]);
+        let call = ToolCall { id: "t1".into(), name: "now".into(), arguments: "{}".into() };
+        assert_eq!(out[1], Ok(StreamEvent::ToolCallEnd { index: 0, call }));
+        assert_eq!(
+            out[2],
+            Ok(StreamEvent::Usage(Usage { prompt_tokens: 0, completion_tokens: 9 }))
+        );
+        assert!(matches!(&out[3], Ok(StreamEvent::Finish { reason: FinishReason::ToolCalls, .. })));
+    }
+}

@@ -208,9 +208,10 @@ impl ChatResponse {
 /// One event of a streamed answer.
 ///
 /// Order guarantees: a tool call's `ToolCallStart` comes before its deltas and its `ToolCallEnd`;
-/// calls of different `index` may interleave; a successful stream ends with exactly one
-/// `Finish`, preceded by `Usage` when the provider reported it. A failing stream yields one
-/// `Err` and then ends.
+/// calls of different `index` may interleave; every started call ends before `Finish`; a
+/// successful stream ends with exactly one `Finish`, preceded by `Usage` when the provider
+/// reported it (some servers report it more than once: the last one counts). A failing stream
+/// yields one `Err` and then ends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     /// More answer text.

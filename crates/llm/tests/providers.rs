@@ -547,3 +547,37 @@ async fn the_fake_lists_a_model() {
         reqwest::get(format!("{}/models", fake.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!(body["data"][0]["id"], json!("fake-model"));
 }
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_reported_unavailable() {
+    // Bind then release a port so nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for kind in KINDS {
+        let mut cfg = config(kind, &FakeLlm::start().await);
+        cfg.base_url = format!("http://127.0.0.1:{port}/v1");
+        let model = provider_from_config(cfg).unwrap();
+        let started = Instant::now();
+        let err = model.chat(&hello()).await.unwrap_err();
+        assert!(
+            matches!(&err, LlmError::Unavailable { detail } if detail.contains("connect")),
+            "{err:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(10), "backed off between attempts");
+        assert!(matches!(
+            model.chat_stream(&hello()).await.err(),
+            Some(LlmError::Unavailable { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_keyless_local_server_gets_no_auth_header() {
+    let fake = FakeLlm::start().await;
+    let model =
+        provider_from_config(ProviderConfig::openai_compatible(&fake.base_url, None, "llama3"))
+            .unwrap();
+    assert_eq!(model.chat(&hello()).await.unwrap().content, "Echo: Hello");
+    let seen = &fake.requests()[0];
+    assert_eq!(seen.header("authorization"), None);
+    assert_eq!(seen.model(), "llama3");
+}
