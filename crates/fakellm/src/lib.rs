@@ -14,9 +14,12 @@
 //!
 //! Each chat request takes the next scripted [`Reply`]; with the queue empty, the server echoes
 //! (see [`Mode::Echo`]). [`Mode::Instant`] answers a fixed reply without recording anything,
-//! for load benchmarks.
+//! for load benchmarks. A fake in another process (the `fakellm` binary) is scripted over HTTP
+//! through the control API described in [`ReplySpec`]'s module (`/_fakellm/replies`,
+//! `/_fakellm/requests`, `/_fakellm/reset`).
 
 mod answer;
+mod control;
 mod instant;
 mod render;
 mod script;
@@ -39,6 +42,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use control::ReplySpec;
 pub use script::{Reply, ScriptedCall};
 
 use crate::render::Protocol;
@@ -190,6 +194,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/messages", post(anthropic_messages))
         .route("/v1/models", get(models))
         .route("/models", get(models))
+        .route("/_fakellm/replies", post(control::push_replies))
+        .route("/_fakellm/requests", get(control::recorded))
+        .route("/_fakellm/reset", post(control::reset))
         .with_state(shared)
 }
 

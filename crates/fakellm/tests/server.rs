@@ -155,3 +155,50 @@ async fn the_official_python_clients_accept_the_fake() {
     );
     assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_control_api_scripts_replies_and_returns_recorded_requests() {
+    let fake = FakeLlm::start().await;
+    let specs = json!([
+        {"text": "scripted over http", "chunks": 2, "usage": [3, 4]},
+        {"tool_calls": [{"name": "lookup", "arguments": {"id": 7}}], "text": "one sec"},
+        {"error": {"status": 429, "retry_after": 2}},
+    ]);
+    let (status, body) = post(&format!("{}/_fakellm/replies", fake.root_url), specs).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"pending":3}"#));
+    let url = format!("{}/chat/completions", fake.base_url);
+    let (_, first) = post(&url, chat_body(false)).await;
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["choices"][0]["message"]["content"], json!("scripted over http"));
+    assert_eq!(first["usage"]["completion_tokens"], json!(4));
+    let (_, second) = post(&url, chat_body(false)).await;
+    let second: Value = serde_json::from_str(&second).unwrap();
+    let call = &second["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["arguments"], json!(r#"{"id":7}"#));
+    assert_eq!(post(&url, chat_body(false)).await.0, 429);
+
+    let recorded: Value = reqwest::get(format!("{}/_fakellm/requests", fake.root_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recorded.as_array().unwrap().len(), 3);
+    assert_eq!(recorded[0]["body"]["messages"][0]["content"], json!("ping"));
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_fakellm/reset", fake.root_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn the_control_api_refuses_ambiguous_or_unknown_specs() {
+    let fake = FakeLlm::start().await;
+    let url = format!("{}/_fakellm/replies", fake.root_url);
+    assert_eq!(post(&url, json!([{"text": "a", "malformed": true}])).await.0, 422);
+    assert_eq!(post(&url, json!([{"txt": "typo"}])).await.0, 422);
+    assert_eq!(fake.pending(), 0);
+}
