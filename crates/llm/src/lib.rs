@@ -11,6 +11,29 @@
 //! - Errors are one [`LlmError`] enum whose messages are safe to show users: keys are
 //!   `SecretString`s, redacted in `Debug` and scrubbed from provider messages.
 //! - [`ProviderConfig::from_lookup`] reads `ECHOFORGE__LLM__*` (falling back to `OPENAI_*`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), llm::LlmError> {
+//! use futures::StreamExt;
+//! use llm::{ChatRequest, Message, ProviderConfig, StreamEvent, provider_from_config};
+//!
+//! let Some(config) = ProviderConfig::from_lookup(|k| std::env::var(k).ok())? else {
+//!     return Ok(()); // no model configured: answer from knowledge only
+//! };
+//! let model = provider_from_config(config)?; // Arc<dyn ChatModel>, clone it into tasks
+//! let mut request = ChatRequest::new(vec![Message::user("Hello")]);
+//! request.model = Some("gpt-4o".into()); // per-agent override; `api_key` for BYOK
+//! let mut stream = model.chat_stream(&request).await?;
+//! while let Some(event) = stream.next().await {
+//!     match event? {
+//!         StreamEvent::TextDelta(text) => print!("{text}"),
+//!         StreamEvent::ToolCallEnd { call, .. } => println!("call {}({})", call.name, call.arguments),
+//!         StreamEvent::Finish { reason, .. } => println!("done: {reason:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod anthropic;
 mod config;
