@@ -1,0 +1,126 @@
+//! EchoForge's use cases over the store and the vault: registration and sign-in, sessions,
+//! workspaces, members, invites, API keys and the audit log — and authorization, the one place
+//! that mints [`store::TenantScope`]s.
+//!
+//! The HTTP layer turns requests into calls on [`App`] and [`AppError`]s into problem+json.
+
+mod accounts;
+pub mod auth;
+mod error;
+mod keys;
+mod limiter;
+pub mod mail;
+mod workspace;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use accounts::{LoginResult, Me, RegisterInput, TokenPair};
+pub use auth::{Actor, Principal};
+pub use error::{AppError, FieldError};
+pub use keys::{CreateKeyInput, CreatedKey};
+pub use workspace::{InviteAcceptInput, ProfileInput};
+
+use auth::AuthCaches;
+use limiter::FailureLimiter;
+use mail::Mailer;
+use store::Store;
+use vault::Keyring;
+use vault::token::Signer;
+
+/// Settings the use cases need (a slice of the binary's configuration).
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Base URL people reach the web app at, used in emailed links.
+    pub public_url: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub verification_ttl: Duration,
+    pub reset_ttl: Duration,
+    pub invite_ttl: Duration,
+    pub default_plan: String,
+    /// Failed logins allowed per account, and per IP, in `login_window`.
+    pub login_failures_per_account: u32,
+    pub login_failures_per_ip: u32,
+    pub login_window: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            verification_ttl: Duration::from_secs(24 * 3600),
+            reset_ttl: Duration::from_secs(3600),
+            invite_ttl: Duration::from_secs(7 * 24 * 3600),
+            default_plan: "starter".into(),
+            login_failures_per_account: 5,
+            login_failures_per_ip: 20,
+            login_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The application: cheap to clone, shared by every request handler and worker.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    keyring: Arc<Keyring>,
+    signer: Signer,
+    mailer: Arc<dyn Mailer>,
+    config: AppConfig,
+    caches: AuthCaches,
+    account_failures: FailureLimiter,
+    ip_failures: FailureLimiter,
+}
+
+impl App {
+    pub fn new(store: Store, keyring: Arc<Keyring>, mailer: Arc<dyn Mailer>, config: AppConfig) -> Self {
+        let signer = Signer::new(&keyring.derive("access-token"));
+        let account_failures = FailureLimiter::new(config.login_failures_per_account, config.login_window);
+        let ip_failures = FailureLimiter::new(config.login_failures_per_ip, config.login_window);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                keyring,
+                signer,
+                mailer,
+                config,
+                caches: AuthCaches::new(),
+                account_failures,
+                ip_failures,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// Writes batched bookkeeping (API-key last-used times). Called periodically and at
+    /// shutdown.
+    pub async fn flush(&self) {
+        let used = self.inner.caches.take_last_used();
+        if let Err(e) = self.inner.store.touch_api_keys(&used).await {
+            tracing::warn!(error = %e, keys = used.len(), "could not record API key last-used times");
+        }
+    }
+}
+
+fn ttl_ms(d: Duration) -> i64 {
+    d.as_millis() as i64
+}

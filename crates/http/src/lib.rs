@@ -1,0 +1,101 @@
+//! EchoForge's HTTP surface (axum): REST under `/api/v1` with problem+json errors, the OpenAPI
+//! document generated from the handlers, health, readiness and Prometheus metrics.
+//!
+//! Every route is registered through [`utoipa_axum`] so the OpenAPI document at
+//! `/api/v1/openapi.json` cannot drift from the router.
+
+mod error;
+mod extract;
+mod observe;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::ApiError;
+
+/// HTTP-level settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes (JSON endpoints).
+    pub max_body_bytes: usize,
+    /// Time allowed for one request (streams excepted).
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: app::App,
+    pub metrics: Option<PrometheusHandle>,
+    pub openapi: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "EchoForge API", description = "Build and run your AI team: accounts, workspaces, keys, agents, knowledge and conversations."),
+    components(schemas(error::Problem, error::ProblemFieldError)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "auth", description = "Registration, sign-in and sessions"),
+        (name = "workspace", description = "The workspace profile, members and invites"),
+        (name = "api-keys", description = "Workspace API keys"),
+        (name = "audit", description = "The audit log of security events"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A user access token, or an API key (`ef_…`)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Builds the router with its middleware. `metrics` is the Prometheus recorder's handle, if
+/// one is installed (the binary installs it; tests may not).
+pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpConfig) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::auth::router())
+        .merge(routes::workspace::router())
+        .merge(routes::keys::router())
+        .merge(routes::audit::router())
+        .merge(routes::ops::router())
+        .split_for_parts();
+    let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    let state = AppState { app, metrics, openapi };
+    api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))
+        .route_layer(axum::middleware::from_fn(observe::track))
+        .fallback(routes::ops::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_response))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

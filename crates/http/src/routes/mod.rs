@@ -1,0 +1,17 @@
+//! Route handlers, one module per API area.
+
+pub mod audit;
+pub mod auth;
+pub mod keys;
+pub mod ops;
+pub mod workspace;
+
+/// Deserialises a present field (even `null`) as `Some(value)`, so PATCH bodies can tell
+/// "clear this" (`null`) from "leave it" (absent).
+pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
