@@ -9,7 +9,13 @@ fn main() {
     };
     match extract::extract(&bytes, format, &extract::Limits::default()) {
         Ok(doc) => {
-            println!("<!-- format: {:?}, title: {:?}, blocks: {}, pages: {:?} -->", doc.format, doc.title, doc.blocks.len(), doc.page_count);
+            println!(
+                "<!-- format: {:?}, title: {:?}, blocks: {}, pages: {:?} -->",
+                doc.format,
+                doc.title,
+                doc.blocks.len(),
+                doc.page_count
+            );
             println!("{}", doc.markdown);
         }
         Err(e) => {

@@ -20,8 +20,13 @@ pub(crate) struct Archive<'a> {
 }
 
 impl<'a> Archive<'a> {
-    pub fn open(bytes: &'a [u8], limits: &'a Limits, format: &'static str) -> Result<Self, ExtractError> {
-        let zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| ExtractError::corrupt(format, e))?;
+    pub fn open(
+        bytes: &'a [u8],
+        limits: &'a Limits,
+        format: &'static str,
+    ) -> Result<Self, ExtractError> {
+        let zip =
+            ZipArchive::new(Cursor::new(bytes)).map_err(|e| ExtractError::corrupt(format, e))?;
         if zip.len() > limits.max_archive_entries {
             return Err(ExtractError::TooLarge {
                 what: "number of archive entries",
@@ -38,7 +43,11 @@ impl<'a> Archive<'a> {
         let mut zip = zip;
         for i in 0..zip.len() {
             let entry = zip.by_index_raw(i).map_err(|e| ExtractError::corrupt(format, e))?;
-            check_ratio(entry.size(), entry.compressed_size().max(1), limits.max_compression_ratio)?;
+            check_ratio(
+                entry.size(),
+                entry.compressed_size().max(1),
+                limits.max_compression_ratio,
+            )?;
         }
         Ok(Self { zip, limits, format, inflated: 0 })
     }
@@ -109,7 +118,10 @@ fn check_ratio(size: u64, compressed: u64, max_ratio: u64) -> Result<(), Extract
 }
 
 fn too_large(limits: &Limits) -> ExtractError {
-    ExtractError::TooLarge { what: "uncompressed size", limit: human_bytes(limits.max_uncompressed_bytes) }
+    ExtractError::TooLarge {
+        what: "uncompressed size",
+        limit: human_bytes(limits.max_uncompressed_bytes),
+    }
 }
 
 /// Resolves a relationship target (`../media/x.png`) against the folder of the part that names it.

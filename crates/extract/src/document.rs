@@ -45,7 +45,9 @@ impl Block {
     /// The block as Markdown.
     pub fn to_markdown(&self) -> String {
         match &self.kind {
-            BlockKind::Heading { level } => format!("{} {}", "#".repeat(usize::from(*level)), self.text),
+            BlockKind::Heading { level } => {
+                format!("{} {}", "#".repeat(usize::from(*level)), self.text)
+            }
             BlockKind::Code { language } => {
                 let fence = if self.text.contains("```") { "~~~~" } else { "```" };
                 format!("{fence}{}\n{}\n{fence}", language.as_deref().unwrap_or(""), self.text)
@@ -219,7 +221,9 @@ pub(crate) fn split_markdown(md: &str) -> Vec<(BlockKind, String)> {
         }
         let kind = line_kind(t);
         match &mut cur {
-            Some((k, v)) if *k == kind || (*k == BlockKind::List && line.starts_with(' ')) => v.push(line),
+            Some((k, v)) if *k == kind || (*k == BlockKind::List && line.starts_with(' ')) => {
+                v.push(line)
+            }
             Some((BlockKind::Paragraph, v)) if kind == BlockKind::Paragraph => v.push(line),
             _ => {
                 flush(&mut cur, &mut out);
@@ -237,7 +241,9 @@ fn line_kind(t: &str) -> BlockKind {
         BlockKind::Table
     } else if t.starts_with('>') {
         BlockKind::Quote
-    } else if t.starts_with("* ") || t.starts_with("- ") || t.starts_with("+ ")
+    } else if t.starts_with("* ")
+        || t.starts_with("- ")
+        || t.starts_with("+ ")
         || (digits > 0 && (t[digits..].starts_with(". ") || t[digits..].starts_with(") ")))
     {
         BlockKind::List
@@ -258,14 +264,17 @@ mod tests {
         b.markdown("# Top\n\nintro\n\n## Sub\n\n* a\n* b\n\n| x |\n| --- |\n| 1 |\n\n```rust\nfn f() {}\n```");
         let doc = b.finish(Format::Markdown);
         let kinds: Vec<_> = doc.blocks.iter().map(|b| b.kind.clone()).collect();
-        assert_eq!(kinds, vec![
-            BlockKind::Heading { level: 1 },
-            BlockKind::Paragraph,
-            BlockKind::Heading { level: 2 },
-            BlockKind::List,
-            BlockKind::Table,
-            BlockKind::Code { language: Some("rust".into()) },
-        ]);
+        assert_eq!(
+            kinds,
+            vec![
+                BlockKind::Heading { level: 1 },
+                BlockKind::Paragraph,
+                BlockKind::Heading { level: 2 },
+                BlockKind::List,
+                BlockKind::Table,
+                BlockKind::Code { language: Some("rust".into()) },
+            ]
+        );
         assert_eq!(doc.heading_paths()[4], vec!["Top".to_string(), "Sub".to_string()]);
         assert_eq!(doc.title.as_deref(), Some("Top"));
         assert!(doc.markdown.contains("```rust\nfn f() {}\n```"));

@@ -6,7 +6,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     /// The file type is not one we can read.
-    #[error("unsupported file type: {0}; upload PDF, Word, PowerPoint, Excel, HTML, Markdown, text, CSV, JSON, EPUB, RST, e-mail or notebook files")]
+    #[error(
+        "unsupported file type: {0}; upload PDF, Word, PowerPoint, Excel, HTML, Markdown, text, CSV, JSON, EPUB, RST, e-mail or notebook files"
+    )]
     Unsupported(String),
     /// Zero bytes (or nothing but whitespace/BOM).
     #[error("the file is empty")]
@@ -73,5 +75,11 @@ impl ExtractError {
 /// Formats a byte count for error messages ("50 MB").
 pub(crate) fn human_bytes(n: u64) -> String {
     const MB: u64 = 1024 * 1024;
-    if n >= MB { format!("{} MB", n / MB) } else if n >= 1024 { format!("{} KB", n / 1024) } else { format!("{n} bytes") }
+    if n >= MB {
+        format!("{} MB", n / MB)
+    } else if n >= 1024 {
+        format!("{} KB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
 }

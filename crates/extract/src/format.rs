@@ -116,8 +116,12 @@ impl Format {
         let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         Some(match essence.as_str() {
             "application/pdf" => Format::Pdf,
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Format::Docx,
-            "application/vnd.openxmlformats-officedocument.presentationml.presentation" => Format::Pptx,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+                Format::Docx
+            }
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+                Format::Pptx
+            }
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => Format::Xlsx,
             "application/vnd.ms-excel" => Format::Xls,
             "application/vnd.oasis.opendocument.text" => Format::Odt,

@@ -24,7 +24,10 @@ mod tests {
 
     #[test]
     fn utf16_with_bom_and_shift_jis_without_one_both_decode() {
-        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("héllo".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("héllo".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
         assert_eq!(decode(&utf16), "héllo");
         let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("名前,年齢,住所\n佐藤太郎,30,東京\n");
         assert!(decode(&sjis).contains("佐藤太郎"));

@@ -83,7 +83,11 @@ impl Element {
 }
 
 /// Parses `xml` into a tree whose root is a synthetic element holding the document element.
-pub(crate) fn parse(xml: &str, limits: &Limits, format: &'static str) -> Result<Element, ExtractError> {
+pub(crate) fn parse(
+    xml: &str,
+    limits: &Limits,
+    format: &'static str,
+) -> Result<Element, ExtractError> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = false;
     let mut stack: Vec<Element> = vec![Element::default()];
@@ -99,7 +103,11 @@ pub(crate) fn parse(xml: &str, limits: &Limits, format: &'static str) -> Result<
                         limit: limits.max_xml_nodes.to_string(),
                     });
                 }
-                let el = Element { name: local(start.name().as_ref()), attrs: attrs(start), children: Vec::new() };
+                let el = Element {
+                    name: local(start.name().as_ref()),
+                    attrs: attrs(start),
+                    children: Vec::new(),
+                };
                 if matches!(event, Event::Empty(_)) {
                     push_child(&mut stack, Node::Element(el));
                 } else {
@@ -109,11 +117,9 @@ pub(crate) fn parse(xml: &str, limits: &Limits, format: &'static str) -> Result<
                     }
                 }
             }
-            Event::End(_) => {
-                if stack.len() > 1 {
-                    let el = stack.pop().unwrap_or_default();
-                    push_child(&mut stack, Node::Element(el));
-                }
+            Event::End(_) if stack.len() > 1 => {
+                let el = stack.pop().unwrap_or_default();
+                push_child(&mut stack, Node::Element(el));
             }
             Event::Text(t) => {
                 let text = t.decode().map_err(|e| ExtractError::corrupt(format, e))?;
@@ -128,7 +134,9 @@ pub(crate) fn parse(xml: &str, limits: &Limits, format: &'static str) -> Result<
                     Ok(Some(c)) => c.to_string(),
                     _ => {
                         let name = r.decode().map_err(|e| ExtractError::corrupt(format, e))?;
-                        quick_xml::escape::resolve_predefined_entity(&name).unwrap_or("").to_string()
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .unwrap_or("")
+                            .to_string()
                     }
                 };
                 push_text(&mut stack, &resolved);
@@ -175,7 +183,10 @@ fn attrs(start: &quick_xml::events::BytesStart<'_>) -> Vec<(String, String)> {
         .with_checks(false)
         .filter_map(Result::ok)
         .map(|a| {
-            let value = a.unescape_value().map(|v| v.into_owned()).unwrap_or_else(|_| String::from_utf8_lossy(&a.value).into_owned());
+            let value = a
+                .unescape_value()
+                .map(|v| v.into_owned())
+                .unwrap_or_else(|_| String::from_utf8_lossy(&a.value).into_owned());
             (local(a.key.as_ref()), value)
         })
         .collect()
@@ -187,7 +198,12 @@ mod tests {
 
     #[test]
     fn entities_and_prefixes_are_resolved_and_depth_is_capped() {
-        let root = parse("<w:d><w:p a:x='1 &amp; 2'>A &amp; B &#65;</w:p></w:d>", &Limits::default(), "XML").unwrap();
+        let root = parse(
+            "<w:d><w:p a:x='1 &amp; 2'>A &amp; B &#65;</w:p></w:d>",
+            &Limits::default(),
+            "XML",
+        )
+        .unwrap();
         let p = root.find("p").unwrap();
         assert_eq!(p.text(), "A & B A");
         assert_eq!(p.attr("x"), Some("1 & 2"));

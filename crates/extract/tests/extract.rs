@@ -17,7 +17,8 @@ fn fixtures_dir() -> PathBuf {
     match std::env::var_os("ECHOFORGE_DOC_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let sibling = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/doc_fixtures");
+            let sibling =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/doc_fixtures");
             if sibling.exists() { sibling } else { PathBuf::from("/work/shared/data/doc_fixtures") }
         }
     }
@@ -27,7 +28,8 @@ fn fixtures_dir() -> PathBuf {
 fn every_supported_fixture_meets_its_expectations() {
     let dir = fixtures_dir();
     let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("manifest.json")).unwrap_or_else(|e| panic!("cannot read fixtures at {}: {e}", dir.display())),
+        &std::fs::read(dir.join("manifest.json"))
+            .unwrap_or_else(|e| panic!("cannot read fixtures at {}: {e}", dir.display())),
     )
     .expect("manifest is JSON");
     let expectations: BTreeMap<String, (Vec<String>, Vec<String>)> = manifest["expectations"]
@@ -35,8 +37,15 @@ fn every_supported_fixture_meets_its_expectations() {
         .expect("expectations list")
         .iter()
         .map(|e| {
-            let strings = |k: &str| e[k].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default();
-            (e["file"].as_str().unwrap().to_string(), (strings("must_include"), strings("must_not_include")))
+            let strings = |k: &str| {
+                e[k].as_array()
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .unwrap_or_default()
+            };
+            (
+                e["file"].as_str().unwrap().to_string(),
+                (strings("must_include"), strings("must_not_include")),
+            )
         })
         .collect();
 
@@ -50,14 +59,19 @@ fn every_supported_fixture_meets_its_expectations() {
         }
         let bytes = std::fs::read(dir.join(name)).unwrap();
         let Some(format) = detect(name, None, &bytes) else {
-            if name.ends_with("LICENSE") || name.ends_with(".md") && name.contains("expected_outputs") {
+            if name.ends_with("LICENSE")
+                || name.ends_with(".md") && name.contains("expected_outputs")
+            {
                 continue;
             }
             failures.push(format!("{name}: format not recognised"));
             continue;
         };
         // Licence texts and the reference extraction are data about the fixtures, not fixtures.
-        if name.ends_with("LICENSE") || name.ends_with("LICENSE.md") || name.contains("expected_outputs/") {
+        if name.ends_with("LICENSE")
+            || name.ends_with("LICENSE.md")
+            || name.contains("expected_outputs/")
+        {
             continue;
         }
         let row = table.entry(format!("{format:?}")).or_default();
@@ -102,23 +116,50 @@ fn every_supported_fixture_meets_its_expectations() {
 #[test]
 fn pdf_blocks_carry_page_numbers_and_docx_headings_give_heading_paths() {
     let dir = fixtures_dir();
-    let pdf = extract(&std::fs::read(dir.join("markitdown/test.pdf")).unwrap(), Format::Pdf, &Limits::default()).unwrap();
+    let pdf = extract(
+        &std::fs::read(dir.join("markitdown/test.pdf")).unwrap(),
+        Format::Pdf,
+        &Limits::default(),
+    )
+    .unwrap();
     let count = pdf.page_count.expect("a PDF has a page count");
     assert!(pdf.blocks.len() > 3);
-    assert!(pdf.blocks.iter().all(|b| b.page.is_some_and(|p| (1..=count).contains(&p))), "every PDF block has a page");
-    let pptx = extract(&std::fs::read(dir.join("markitdown/test.pptx")).unwrap(), Format::Pptx, &Limits::default()).unwrap();
-    let slides: std::collections::BTreeSet<u32> = pptx.blocks.iter().filter_map(|b| b.page).collect();
+    assert!(
+        pdf.blocks.iter().all(|b| b.page.is_some_and(|p| (1..=count).contains(&p))),
+        "every PDF block has a page"
+    );
+    let pptx = extract(
+        &std::fs::read(dir.join("markitdown/test.pptx")).unwrap(),
+        Format::Pptx,
+        &Limits::default(),
+    )
+    .unwrap();
+    let slides: std::collections::BTreeSet<u32> =
+        pptx.blocks.iter().filter_map(|b| b.page).collect();
     assert_eq!(slides.len() as u32, pptx.page_count.unwrap(), "every slide contributes blocks");
-    let docx = extract(&std::fs::read(dir.join("markitdown/test.docx")).unwrap(), Format::Docx, &Limits::default()).unwrap();
+    let docx = extract(
+        &std::fs::read(dir.join("markitdown/test.docx")).unwrap(),
+        Format::Docx,
+        &Limits::default(),
+    )
+    .unwrap();
     let paths = docx.heading_paths();
-    let (i, _) = docx.blocks.iter().enumerate().find(|(_, b)| b.kind == BlockKind::Heading { level: 2 }).unwrap();
+    let (i, _) = docx
+        .blocks
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.kind == BlockKind::Heading { level: 2 })
+        .unwrap();
     assert_eq!(paths[i].len(), 2, "a level-2 heading sits under a level-1 heading: {:?}", paths[i]);
 }
 
 #[test]
 fn an_empty_file_is_refused_as_empty() {
     for format in Format::ALL {
-        assert!(matches!(extract(b"", format, &Limits::default()), Err(ExtractError::Empty)), "{format:?}");
+        assert!(
+            matches!(extract(b"", format, &Limits::default()), Err(ExtractError::Empty)),
+            "{format:?}"
+        );
     }
 }
 
@@ -126,8 +167,15 @@ fn an_empty_file_is_refused_as_empty() {
 fn a_truncated_pdf_is_reported_as_damaged() {
     let bytes = std::fs::read(fixtures_dir().join("markitdown/test.pdf")).unwrap();
     let err = extract(&bytes[..bytes.len() / 3], Format::Pdf, &Limits::default()).unwrap_err();
-    assert!(matches!(err, ExtractError::Corrupt { .. } | ExtractError::ParserCrashed(_) | ExtractError::NoText(_)), "{err:?}");
-    let err = extract(b"%PDF-1.7 this is not really a pdf", Format::Pdf, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExtractError::Corrupt { .. } | ExtractError::ParserCrashed(_) | ExtractError::NoText(_)
+        ),
+        "{err:?}"
+    );
+    let err =
+        extract(b"%PDF-1.7 this is not really a pdf", Format::Pdf, &Limits::default()).unwrap_err();
     assert_eq!(err.code(), "corrupt_file", "{err}");
 }
 
@@ -136,14 +184,16 @@ fn a_truncated_or_fake_docx_is_reported_as_damaged() {
     let bytes = std::fs::read(fixtures_dir().join("markitdown/test.docx")).unwrap();
     let err = extract(&bytes[..bytes.len() / 2], Format::Docx, &Limits::default()).unwrap_err();
     assert_eq!(err.code(), "corrupt_file", "{err}");
-    let err = extract(b"plain text renamed to .docx", Format::Docx, &Limits::default()).unwrap_err();
+    let err =
+        extract(b"plain text renamed to .docx", Format::Docx, &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("damaged or not a valid Word"), "{err}");
 }
 
 /// A DOCX whose document.xml inflates from ~100 KB to 200 MB.
 fn zip_bomb() -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     zip.start_file("word/document.xml", opts).unwrap();
     let block = vec![b' '; 1024 * 1024];
     for _ in 0..200 {
@@ -161,7 +211,11 @@ fn a_zip_bomb_is_refused_before_it_is_inflated() {
         assert!(matches!(err, ExtractError::CompressionBomb(_)), "{format:?}: {err:?}");
     }
     // With the ratio check relaxed the total-size cap still holds.
-    let limits = Limits { max_compression_ratio: u64::MAX, max_uncompressed_bytes: 50 * 1024 * 1024, ..Limits::default() };
+    let limits = Limits {
+        max_compression_ratio: u64::MAX,
+        max_uncompressed_bytes: 50 * 1024 * 1024,
+        ..Limits::default()
+    };
     let err = extract(&bomb, Format::Docx, &limits).unwrap_err();
     assert_eq!(err.code(), "too_large", "{err}");
 }
@@ -169,11 +223,20 @@ fn a_zip_bomb_is_refused_before_it_is_inflated() {
 #[test]
 fn deeply_nested_json_xml_and_html_are_refused() {
     let json = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(matches!(extract(json.as_bytes(), Format::Json, &Limits::default()), Err(ExtractError::TooDeep(256))));
+    assert!(matches!(
+        extract(json.as_bytes(), Format::Json, &Limits::default()),
+        Err(ExtractError::TooDeep(256))
+    ));
     let html = format!("<html><body>{}deep</body></html>", "<div>".repeat(100_000));
-    assert!(matches!(extract(html.as_bytes(), Format::Html, &Limits::default()), Err(ExtractError::TooDeep(_))));
+    assert!(matches!(
+        extract(html.as_bytes(), Format::Html, &Limits::default()),
+        Err(ExtractError::TooDeep(_))
+    ));
     let feed = format!("<rss><channel>{}</channel></rss>", "<x>".repeat(100_000));
-    assert!(matches!(extract(feed.as_bytes(), Format::Feed, &Limits::default()), Err(ExtractError::TooDeep(_))));
+    assert!(matches!(
+        extract(feed.as_bytes(), Format::Feed, &Limits::default()),
+        Err(ExtractError::TooDeep(_))
+    ));
 }
 
 #[test]
@@ -197,7 +260,10 @@ fn a_slow_extraction_is_abandoned_at_the_timeout() {
 #[test]
 fn oversized_input_and_output_are_refused() {
     let limits = Limits { max_input_bytes: 10, ..Limits::default() };
-    assert_eq!(extract(b"more than ten bytes", Format::Text, &limits).unwrap_err().code(), "too_large");
+    assert_eq!(
+        extract(b"more than ten bytes", Format::Text, &limits).unwrap_err().code(),
+        "too_large"
+    );
     let limits = Limits { max_output_bytes: 100, ..Limits::default() };
     let text = "word ".repeat(100);
     assert_eq!(extract(text.as_bytes(), Format::Text, &limits).unwrap_err().code(), "too_large");

@@ -11,9 +11,9 @@ use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
 
+use crate::FetchError;
 use crate::policy::AddressPolicy;
 use crate::robots::RobotsCache;
-use crate::FetchError;
 
 /// The User-Agent every request carries, and the agent name looked up in robots.txt.
 pub const USER_AGENT: &str = "EchoForgeBot/0.1";
@@ -129,8 +129,10 @@ impl Resolve for GuardedResolver {
         let config = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| config.policy.permits(&host, a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                addrs.iter().copied().filter(|a| config.policy.permits(&host, a.ip())).collect();
             match (allowed.is_empty(), addrs.first()) {
                 (false, _) => Ok(Box::new(allowed.into_iter()) as Addrs),
                 (true, Some(first)) => Err(Box::new(Blocked { host, ip: first.ip() }) as _),
@@ -186,7 +188,12 @@ impl GuardedClient {
     }
 
     /// GET with validators from an earlier fetch and a caller-owned robots cache (one per crawl).
-    pub async fn get_with(&self, url: &str, conditional: &Conditional, robots: &RobotsCache) -> Result<FetchedPage, FetchError> {
+    pub async fn get_with(
+        &self,
+        url: &str,
+        conditional: &Conditional,
+        robots: &RobotsCache,
+    ) -> Result<FetchedPage, FetchError> {
         let url = self.check_url(url)?;
         if self.config.respect_robots && !robots.allowed(self, &url).await? {
             return Err(FetchError::RobotsDisallowed(url.to_string()));
@@ -202,9 +209,18 @@ impl GuardedClient {
     }
 
     /// POSTs a body (webhooks) through the same guard; robots.txt does not apply.
-    pub async fn post(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<FetchedPage, FetchError> {
+    pub async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<FetchedPage, FetchError> {
         let url = self.check_url(url)?;
-        let request = self.http.post(url.clone()).header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+        let request = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
         self.send(request, &url, self.config.max_response_bytes).await
     }
 
@@ -215,12 +231,20 @@ impl GuardedClient {
         self.send(self.http.get(url.clone()), url, cap).await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, url: &Url, cap: u64) -> Result<FetchedPage, FetchError> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+        cap: u64,
+    ) -> Result<FetchedPage, FetchError> {
         let mut response = request.send().await.map_err(|e| self.classify(e, url))?;
         let status = response.status();
         let final_url = response.url().clone();
         if !(status.is_success() || status == reqwest::StatusCode::NOT_MODIFIED) {
-            return Err(FetchError::HttpStatus { status: status.as_u16(), url: final_url.to_string() });
+            return Err(FetchError::HttpStatus {
+                status: status.as_u16(),
+                url: final_url.to_string(),
+            });
         }
         if response.content_length().is_some_and(|len| len > cap) {
             return Err(FetchError::TooLarge { limit: cap });
@@ -239,7 +263,14 @@ impl GuardedClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(FetchedPage { final_url, status: status.as_u16(), content_type, etag, last_modified, bytes: body.freeze() })
+        Ok(FetchedPage {
+            final_url,
+            status: status.as_u16(),
+            content_type,
+            etag,
+            last_modified,
+            bytes: body.freeze(),
+        })
     }
 
     fn classify(&self, e: reqwest::Error, url: &Url) -> FetchError {

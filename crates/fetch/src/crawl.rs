@@ -4,14 +4,18 @@
 //! and, for documents we can read, the extracted main content.
 
 use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::FetchError;
 use crate::client::{Conditional, GuardedClient};
 use crate::robots::RobotsCache;
-use crate::FetchError;
+
+/// Longest pause between requests we accept from a robots.txt `Crawl-delay`.
+const MAX_CRAWL_DELAY_SECS: f32 = 5.0;
 
 /// Budget of one crawl.
 #[derive(Debug, Clone)]
@@ -76,7 +80,11 @@ pub struct CrawlReport {
 /// Crawls from `start_urls`, staying on each start URL's site (same registrable domain, or
 /// the same host for IP addresses and single-label names). Start URLs that fail the guard are
 /// reported in `failed`; an error is returned only when no start URL is usable.
-pub async fn crawl(client: &GuardedClient, start_urls: &[&str], limits: &CrawlLimits) -> Result<CrawlReport, FetchError> {
+pub async fn crawl(
+    client: &GuardedClient,
+    start_urls: &[&str],
+    limits: &CrawlLimits,
+) -> Result<CrawlReport, FetchError> {
     let robots = RobotsCache::new();
     let max_depth = limits.max_depth.min(3);
     let mut report = CrawlReport::default();
@@ -114,7 +122,9 @@ pub async fn crawl(client: &GuardedClient, start_urls: &[&str], limits: &CrawlLi
             match robots.allowed(client, &url).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    report.failed.push((url.clone(), FetchError::RobotsDisallowed(url.to_string())));
+                    report
+                        .failed
+                        .push((url.clone(), FetchError::RobotsDisallowed(url.to_string())));
                     continue;
                 }
                 Err(e) => {
@@ -122,6 +132,13 @@ pub async fn crawl(client: &GuardedClient, start_urls: &[&str], limits: &CrawlLi
                     continue;
                 }
             }
+        }
+        // Honour a Crawl-delay, capped so one site cannot stall ingestion for long.
+        if !report.pages.is_empty()
+            && let Some(delay) = robots.crawl_delay(&url).await
+        {
+            tokio::time::sleep(Duration::from_secs_f32(delay.clamp(0.0, MAX_CRAWL_DELAY_SECS)))
+                .await;
         }
         let remaining = limits.max_bytes - report.bytes_fetched;
         let page = match client.get_raw(&url, per_page_cap.min(remaining)).await {
@@ -162,7 +179,11 @@ pub async fn crawl(client: &GuardedClient, start_urls: &[&str], limits: &CrawlLi
 }
 
 /// Re-fetches one page with validators from an earlier crawl; `Ok(None)` means unchanged (304).
-pub async fn refetch(client: &GuardedClient, url: &str, previous: &Conditional) -> Result<Option<crate::FetchedPage>, FetchError> {
+pub async fn refetch(
+    client: &GuardedClient,
+    url: &str,
+    previous: &Conditional,
+) -> Result<Option<crate::FetchedPage>, FetchError> {
     let page = client.get_with(url, previous, &RobotsCache::new()).await?;
     Ok((page.status != 304).then_some(page))
 }
@@ -171,10 +192,20 @@ async fn extract_page(page: &crate::FetchedPage) -> (Option<extract::Extracted>,
     let name = page.final_url.path().rsplit('/').next().unwrap_or("");
     let head = &page.bytes[..page.bytes.len().min(1024)];
     let Some(format) = extract::detect(name, page.content_type.as_deref(), head) else {
-        return (None, Some(format!("unsupported content type {:?}", page.content_type.as_deref().unwrap_or("unknown"))));
+        return (
+            None,
+            Some(format!(
+                "unsupported content type {:?}",
+                page.content_type.as_deref().unwrap_or("unknown")
+            )),
+        );
     };
     // A URL path like `/docs/` says nothing; trust the content type for HTML.
-    let format = if page.content_type.as_deref().is_some_and(|ct| ct.contains("html")) { extract::Format::Html } else { format };
+    let format = if page.content_type.as_deref().is_some_and(|ct| ct.contains("html")) {
+        extract::Format::Html
+    } else {
+        format
+    };
     match extract::extract_async(page.bytes.to_vec(), format, extract::Limits::default()).await {
         Ok(doc) => (Some(doc), None),
         Err(e) => (None, Some(e.to_string())),
@@ -212,7 +243,9 @@ fn links(html: &[u8], page_url: &Url) -> Vec<Url> {
         .unwrap_or_else(|| page_url.clone());
     let mut out = Vec::new();
     for a in doc.select("a[href]").iter() {
-        if a.attr("rel").is_some_and(|r| r.split_whitespace().any(|r| r.eq_ignore_ascii_case("nofollow"))) {
+        if a.attr("rel")
+            .is_some_and(|r| r.split_whitespace().any(|r| r.eq_ignore_ascii_case("nofollow")))
+        {
             continue;
         }
         let Some(href) = a.attr("href") else { continue };

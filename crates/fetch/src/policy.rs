@@ -55,11 +55,21 @@ fn canonical(ip: IpAddr) -> IpAddr {
             let s = v6.segments();
             // 64:ff9b::/96 (NAT64) embeds an IPv4 address in the last 32 bits.
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0) {
-                return IpAddr::V4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+                return IpAddr::V4(Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ));
             }
             // 2002::/16 (6to4) embeds one in bits 16..48.
             if s[0] == 0x2002 {
-                return IpAddr::V4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+                return IpAddr::V4(Ipv4Addr::new(
+                    (s[1] >> 8) as u8,
+                    s[1] as u8,
+                    (s[2] >> 8) as u8,
+                    s[2] as u8,
+                ));
             }
             IpAddr::V6(v6)
         }
@@ -118,9 +128,24 @@ mod tests {
     #[test]
     fn only_global_unicast_addresses_are_public() {
         for blocked in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254", "0.0.0.0",
-            "224.0.0.1", "255.255.255.255", "::1", "::", "fd00:ec2::254", "fe80::1", "ff02::1", "::ffff:127.0.0.1",
-            "64:ff9b::a00:1", "2002:a00:1::", "fc00::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "fc00::1",
         ] {
             assert!(!is_public(ip(blocked)), "{blocked} must not be public");
         }
@@ -136,7 +161,10 @@ mod tests {
         assert!(policy.permits("x", ip("10.0.0.1")));
         assert!(!policy.permits("x", ip("169.254.169.254")));
         assert!(!policy.permits("x", ip("fd00:ec2::254")));
-        let policy = AddressPolicy { allowed_cidrs: vec!["169.254.169.254/32".parse().unwrap()], ..Default::default() };
+        let policy = AddressPolicy {
+            allowed_cidrs: vec!["169.254.169.254/32".parse().unwrap()],
+            ..Default::default()
+        };
         assert!(policy.permits("x", ip("169.254.169.254")));
         assert!(!policy.permits("x", ip("127.0.0.1")));
     }

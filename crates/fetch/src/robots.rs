@@ -4,12 +4,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::client::{GuardedClient, ROBOTS_AGENT};
 use crate::FetchError;
+use crate::client::{GuardedClient, ROBOTS_AGENT};
+
+/// How long fetched rules are trusted (RFC 9309 recommends no more than 24 hours).
+const TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// robots.txt files larger than this are cut (RFC 9309 requires at least 500 KiB be parsed).
 const MAX_ROBOTS_BYTES: u64 = 512 * 1024;
@@ -21,11 +25,14 @@ enum Rules {
     Parsed(texting_robots::Robot),
 }
 
+/// Rules of one origin and when they were fetched.
+type Cached = (Instant, Arc<Rules>);
+
 /// Parsed robots.txt per origin. Clone it to share; create a fresh one per crawl so a re-crawl
 /// sees the current rules.
 #[derive(Debug, Clone, Default)]
 pub struct RobotsCache {
-    inner: Arc<Mutex<HashMap<String, Arc<Rules>>>>,
+    inner: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
 impl RobotsCache {
@@ -40,10 +47,10 @@ impl RobotsCache {
         // Held across the fetch so concurrent requests to one origin fetch robots.txt once.
         let mut map = self.inner.lock().await;
         let rules = match map.get(&origin) {
-            Some(rules) => rules.clone(),
-            None => {
+            Some((at, rules)) if at.elapsed() < TTL => rules.clone(),
+            _ => {
                 let rules = Arc::new(fetch_rules(client, url).await?);
-                map.insert(origin, rules.clone());
+                map.insert(origin, (Instant::now(), rules.clone()));
                 rules
             }
         };
@@ -58,7 +65,7 @@ impl RobotsCache {
     /// The crawl delay robots.txt asks of us for `url`'s origin, if it is cached.
     pub async fn crawl_delay(&self, url: &Url) -> Option<f32> {
         let map = self.inner.lock().await;
-        match map.get(&url.origin().ascii_serialization())?.as_ref() {
+        match map.get(&url.origin().ascii_serialization())?.1.as_ref() {
             Rules::Parsed(robot) => robot.delay,
             _ => None,
         }
@@ -76,7 +83,9 @@ async fn fetch_rules(client: &GuardedClient, url: &Url) -> Result<Rules, FetchEr
             // Unparseable rules: behave as if there were none.
             Err(_) => Rules::AllowAll,
         }),
-        Err(FetchError::HttpStatus { status, .. }) if (400..500).contains(&status) => Ok(Rules::AllowAll),
+        Err(FetchError::HttpStatus { status, .. }) if (400..500).contains(&status) => {
+            Ok(Rules::AllowAll)
+        }
         Err(FetchError::HttpStatus { .. }) => Ok(Rules::DisallowAll),
         Err(FetchError::TooLarge { .. }) => Ok(Rules::AllowAll),
         Err(e) => Err(e),

@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use fetch::{AddressPolicy, Conditional, CrawlLimits, FetchConfig, FetchError, GuardedClient, crawl, refetch};
+use fetch::{
+    AddressPolicy, Conditional, CrawlLimits, FetchConfig, FetchError, GuardedClient, crawl, refetch,
+};
 use sha2::{Digest, Sha256};
 
 /// Every request the server saw: (path, user agent).
@@ -95,7 +97,12 @@ async fn spawn_site() -> Site {
 }
 
 async fn record(State(hits): State<Hits>, request: Request, next: Next) -> Response {
-    let agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     hits.lock().unwrap().push((request.uri().path().to_string(), agent));
     next.run(request).await
 }
@@ -103,7 +110,10 @@ async fn record(State(hits): State<Hits>, request: Request, next: Next) -> Respo
 /// What a test deployment configures: only the loopback address the server listens on.
 fn local_only() -> FetchConfig {
     FetchConfig {
-        policy: AddressPolicy { allowed_cidrs: vec!["127.0.0.1/32".parse().unwrap()], ..Default::default() },
+        policy: AddressPolicy {
+            allowed_cidrs: vec!["127.0.0.1/32".parse().unwrap()],
+            ..Default::default()
+        },
         max_response_bytes: 1024 * 1024,
         ..Default::default()
     }
@@ -128,7 +138,10 @@ async fn the_guard_refuses_internal_addresses_unless_allowed() {
         assert!(err.to_string().starts_with("blocked address"), "{err}");
     }
     for url in ["file:///etc/passwd", "ftp://example.com/x", "gopher://127.0.0.1/"] {
-        assert!(matches!(client.get(url).await.unwrap_err(), FetchError::UnsupportedScheme(_)), "{url}");
+        assert!(
+            matches!(client.get(url).await.unwrap_err(), FetchError::UnsupportedScheme(_)),
+            "{url}"
+        );
     }
     assert!(site.hit_paths().is_empty(), "nothing may reach the server: {:?}", site.hit_paths());
 }
@@ -143,7 +156,11 @@ async fn the_allowlist_lets_tests_reach_the_local_server_as_echoforgebot() {
     assert!(String::from_utf8_lossy(&page.bytes).contains("A-CONTENT"));
     let hits = site.hits.lock().unwrap().clone();
     assert!(hits.iter().all(|(_, ua)| ua == "EchoForgeBot/0.1"), "{hits:?}");
-    let open = GuardedClient::new(FetchConfig { policy: AddressPolicy { allow_private: true, ..Default::default() }, ..Default::default() }).unwrap();
+    let open = GuardedClient::new(FetchConfig {
+        policy: AddressPolicy { allow_private: true, ..Default::default() },
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(open.get(&site.url("/b")).await.unwrap().status, 200);
     let err = client.get(&site.url("/missing")).await.unwrap_err();
     assert_eq!(err.to_string(), format!("HTTP 404 from {}", site.url("/missing")));
@@ -154,11 +171,21 @@ async fn redirects_into_private_or_metadata_addresses_are_refused() {
     let site = spawn_site().await;
     let client = GuardedClient::new(local_only()).unwrap();
     let err = client.get(&site.url("/redirect-ten")).await.unwrap_err();
-    assert!(matches!(err, FetchError::BlockedAddress { ip, .. } if ip.to_string() == "10.0.0.1"), "{err:?}");
+    assert!(
+        matches!(err, FetchError::BlockedAddress { ip, .. } if ip.to_string() == "10.0.0.1"),
+        "{err:?}"
+    );
     // Even allow_private keeps metadata endpoints closed.
-    let open = GuardedClient::new(FetchConfig { policy: AddressPolicy { allow_private: true, ..Default::default() }, ..Default::default() }).unwrap();
+    let open = GuardedClient::new(FetchConfig {
+        policy: AddressPolicy { allow_private: true, ..Default::default() },
+        ..Default::default()
+    })
+    .unwrap();
     let err = open.get(&site.url("/redirect-metadata")).await.unwrap_err();
-    assert!(matches!(err, FetchError::BlockedAddress { ip, .. } if ip.to_string() == "169.254.169.254"), "{err:?}");
+    assert!(
+        matches!(err, FetchError::BlockedAddress { ip, .. } if ip.to_string() == "169.254.169.254"),
+        "{err:?}"
+    );
     let err = client.get(&site.url("/loop")).await.unwrap_err();
     assert!(matches!(err, FetchError::TooManyRedirects(5)), "{err:?}");
 }
@@ -200,14 +227,19 @@ async fn a_crawl_follows_links_to_the_given_depth_on_the_same_site_only() {
 
     let depth1 = crawl(&client, &[&start], &limits(1)).await.unwrap();
     assert_eq!(paths(&depth1), ["/", "/a", "/b"].map(String::from).into());
-    let failed: BTreeSet<(String, &str)> = depth1.failed.iter().map(|(u, e)| (u.path().to_string(), e.code())).collect();
+    let failed: BTreeSet<(String, &str)> =
+        depth1.failed.iter().map(|(u, e)| (u.path().to_string(), e.code())).collect();
     assert!(failed.contains(&("/private/secret".into(), "robots_disallowed")), "{failed:?}");
     assert!(failed.contains(&("/bot-blocked".into(), "robots_disallowed")), "{failed:?}");
     assert!(failed.contains(&("/redirect-ten".into(), "blocked_address")), "{failed:?}");
     assert!(failed.contains(&("/missing".into(), "http_status")), "{failed:?}");
     let hits = site.hit_paths();
     assert!(!hits.contains("/offsite") && !hits.contains("/private/secret"), "{hits:?}");
-    assert_eq!(site.hits.lock().unwrap().iter().filter(|(p, _)| p == "/a").count(), 1, "/a and /a#section are one URL");
+    assert_eq!(
+        site.hits.lock().unwrap().iter().filter(|(p, _)| p == "/a").count(),
+        1,
+        "/a and /a#section are one URL"
+    );
 
     let depth2 = crawl(&client, &[&start], &limits(2)).await.unwrap();
     assert!(paths(&depth2).contains("/a/deeper") && !paths(&depth2).contains("/a/deeper/deepest"));
@@ -220,22 +252,37 @@ async fn a_crawl_stops_at_its_page_and_byte_budgets() {
     let site = spawn_site().await;
     let client = GuardedClient::new(local_only()).unwrap();
     let start = site.url("/");
-    let report = crawl(&client, &[&start], &CrawlLimits { max_depth: 3, max_pages: 2, max_bytes: 10 * 1024 * 1024 }).await.unwrap();
+    let report = crawl(
+        &client,
+        &[&start],
+        &CrawlLimits { max_depth: 3, max_pages: 2, max_bytes: 10 * 1024 * 1024 },
+    )
+    .await
+    .unwrap();
     assert_eq!(report.pages.len(), 2);
     assert!(report.truncated);
     let home_len = client.get(&start).await.unwrap().bytes.len() as u64;
     let budget = home_len + 100;
-    let report = crawl(&client, &[&start], &CrawlLimits { max_depth: 3, max_pages: 50, max_bytes: budget }).await.unwrap();
+    let report =
+        crawl(&client, &[&start], &CrawlLimits { max_depth: 3, max_pages: 50, max_bytes: budget })
+            .await
+            .unwrap();
     assert!(report.bytes_fetched <= budget, "{} > {budget}", report.bytes_fetched);
     assert_eq!(paths(&report), BTreeSet::from(["/".to_string()]));
-    assert!(report.failed.iter().any(|(_, e)| matches!(e, FetchError::TooLarge { .. })) || report.truncated);
+    assert!(
+        report.failed.iter().any(|(_, e)| matches!(e, FetchError::TooLarge { .. }))
+            || report.truncated
+    );
 }
 
 #[tokio::test]
 async fn crawled_pages_carry_title_main_content_and_change_validators() {
     let site = spawn_site().await;
     let client = GuardedClient::new(local_only()).unwrap();
-    let report = crawl(&client, &[&site.url("/")], &CrawlLimits { max_depth: 1, ..Default::default() }).await.unwrap();
+    let report =
+        crawl(&client, &[&site.url("/")], &CrawlLimits { max_depth: 1, ..Default::default() })
+            .await
+            .unwrap();
     let b = report.pages.iter().find(|p| p.url.path() == "/b").expect("page b crawled");
     assert_eq!(b.title.as_deref(), Some("Page B"));
     assert_eq!(b.etag.as_deref(), Some("\"v1\""));
@@ -243,9 +290,24 @@ async fn crawled_pages_carry_title_main_content_and_change_validators() {
     assert_eq!(b.content_hash, hex::encode(Sha256::digest(&b.bytes)));
     let text = &b.extracted.as_ref().expect("HTML is extracted").markdown;
     assert!(text.contains("B-CONTENT"), "{text}");
-    assert!(!text.contains("NAVIGATION-CHROME") && !text.contains("FOOTER-CHROME"), "page chrome removed: {text}");
-    let unchanged = refetch(&client, &site.url("/b"), &Conditional { etag: b.etag.clone(), last_modified: None }).await.unwrap();
+    assert!(
+        !text.contains("NAVIGATION-CHROME") && !text.contains("FOOTER-CHROME"),
+        "page chrome removed: {text}"
+    );
+    let unchanged = refetch(
+        &client,
+        &site.url("/b"),
+        &Conditional { etag: b.etag.clone(), last_modified: None },
+    )
+    .await
+    .unwrap();
     assert!(unchanged.is_none(), "304 means unchanged");
-    let changed = refetch(&client, &site.url("/a"), &Conditional { etag: Some("\"old\"".into()), last_modified: None }).await.unwrap();
+    let changed = refetch(
+        &client,
+        &site.url("/a"),
+        &Conditional { etag: Some("\"old\"".into()), last_modified: None },
+    )
+    .await
+    .unwrap();
     assert!(changed.is_some());
 }

@@ -28,7 +28,8 @@ struct Ctx {
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let mut zip = Archive::open(bytes, limits, NAME)?;
     let part = super::ooxml::main_part(&mut zip, limits, NAME, "word/document.xml")?;
-    let body_xml = zip.read_string(&part)?.ok_or_else(|| ExtractError::corrupt(NAME, "no document part"))?;
+    let body_xml =
+        zip.read_string(&part)?.ok_or_else(|| ExtractError::corrupt(NAME, "no document part"))?;
     let ctx = Ctx {
         styles: match zip.read_string("word/styles.xml")? {
             Some(s) => styles(&xml::parse(&s, limits, NAME)?),
@@ -70,7 +71,11 @@ fn paragraph(p: &Element, ctx: &Ctx, doc: &mut DocBuilder) {
         .and_then(|s| s.attr("val"))
         .and_then(|id| ctx.styles.get(id).copied())
         .or_else(|| {
-            props.and_then(|pr| pr.child("outlineLvl")).and_then(|o| o.attr("val")).and_then(|v| v.parse::<u8>().ok()).map(|l| StyleRole::Heading(l + 1))
+            props
+                .and_then(|pr| pr.child("outlineLvl"))
+                .and_then(|o| o.attr("val"))
+                .and_then(|v| v.parse::<u8>().ok())
+                .map(|l| StyleRole::Heading(l + 1))
         });
     match role {
         Some(StyleRole::Title) => {
@@ -83,13 +88,22 @@ fn paragraph(p: &Element, ctx: &Ctx, doc: &mut DocBuilder) {
         Some(StyleRole::Heading(level)) => doc.heading(level, strip_emphasis(&text)),
         None => {
             if let Some(num) = props.and_then(|pr| pr.child("numPr")) {
-                let level = num.child("ilvl").and_then(|l| l.attr("val")).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+                let level = num
+                    .child("ilvl")
+                    .and_then(|l| l.attr("val"))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
                 let id = num.child("numId").and_then(|n| n.attr("val")).unwrap_or("");
                 let marker = if ctx.bullets.get(id).copied().unwrap_or(true) { "*" } else { "1." };
                 let item = format!("{}{marker} {}", "  ".repeat(level.min(8)), text.trim());
                 append_list_item(doc, item);
             } else {
-                let kind = if text.trim_start().starts_with("![") && text.trim_end().ends_with(')') { BlockKind::Image } else { BlockKind::Paragraph };
+                let kind = if text.trim_start().starts_with("![") && text.trim_end().ends_with(')')
+                {
+                    BlockKind::Image
+                } else {
+                    BlockKind::Paragraph
+                };
                 doc.push(kind, text);
             }
         }
@@ -114,7 +128,8 @@ fn inline(el: &Element, ctx: &Ctx, out: &mut String) {
     for child in el.elements() {
         match child.name.as_str() {
             "r" => run(child, ctx, out),
-            "pPr" | "rPr" | "del" | "commentRangeStart" | "commentRangeEnd" | "proofErr" | "bookmarkStart" | "bookmarkEnd" => {}
+            "pPr" | "rPr" | "del" | "commentRangeStart" | "commentRangeEnd" | "proofErr"
+            | "bookmarkStart" | "bookmarkEnd" => {}
             "t" => out.push_str(&child.text()),
             "drawing" | "pict" => image(child, ctx, out),
             _ => inline(child, ctx, out),
@@ -125,7 +140,9 @@ fn inline(el: &Element, ctx: &Ctx, out: &mut String) {
 fn run(r: &Element, ctx: &Ctx, out: &mut String) {
     let props = r.child("rPr");
     let on = |name: &str| {
-        props.and_then(|p| p.child(name)).is_some_and(|e| !matches!(e.attr("val"), Some("0" | "false" | "none")))
+        props
+            .and_then(|p| p.child(name))
+            .is_some_and(|e| !matches!(e.attr("val"), Some("0" | "false" | "none")))
     };
     let mut text = String::new();
     for child in r.elements() {
@@ -164,7 +181,11 @@ fn image(el: &Element, ctx: &Ctx, out: &mut String) {
         .and_then(|id| ctx.rels.get(id))
         .map(|(_, path)| path.as_str());
     if let Some(path) = target {
-        out.push_str(&format!("![{}](data:{};base64...)", collapse_ws(alt), super::ooxml::image_mime(path)));
+        out.push_str(&format!(
+            "![{}](data:{};base64...)",
+            collapse_ws(alt),
+            super::ooxml::image_mime(path)
+        ));
     }
 }
 
@@ -202,10 +223,13 @@ fn styles(root: &Element) -> HashMap<String, StyleRole> {
     all.into_iter()
         .filter_map(|s| {
             let id = s.attr("styleId")?;
-            let name = s.child("name").and_then(|n| n.attr("val")).unwrap_or(id).to_ascii_lowercase();
+            let name =
+                s.child("name").and_then(|n| n.attr("val")).unwrap_or(id).to_ascii_lowercase();
             let role = if name == "title" {
                 StyleRole::Title
-            } else if let Some(n) = name.strip_prefix("heading ").and_then(|n| n.trim().parse::<u8>().ok()) {
+            } else if let Some(n) =
+                name.strip_prefix("heading ").and_then(|n| n.trim().parse::<u8>().ok())
+            {
                 StyleRole::Heading(n)
             } else {
                 let lvl = s.child("pPr")?.child("outlineLvl")?.attr("val")?.parse::<u8>().ok()?;
@@ -219,7 +243,12 @@ fn styles(root: &Element) -> HashMap<String, StyleRole> {
 /// numId → "level 0 is a bullet".
 fn numbering(root: &Element) -> HashMap<String, bool> {
     let mut abstracts = HashMap::new();
-    for a in root.elements().flat_map(|r| r.elements()).chain(root.elements()).filter(|e| e.name == "abstractNum") {
+    for a in root
+        .elements()
+        .flat_map(|r| r.elements())
+        .chain(root.elements())
+        .filter(|e| e.name == "abstractNum")
+    {
         let bullet = a
             .elements()
             .find(|l| l.name == "lvl" && l.attr("ilvl") == Some("0"))

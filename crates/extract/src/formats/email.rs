@@ -40,17 +40,21 @@ pub(crate) fn eml(bytes: &[u8]) -> Result<Extracted, ExtractError> {
 
 pub(crate) fn msg(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     const NAME: &str = "Outlook (MSG)";
-    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|e| ExtractError::corrupt(NAME, e))?;
+    let mut file =
+        cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|e| ExtractError::corrupt(NAME, e))?;
     let mut prop = |id: &str| -> Option<String> {
         // 001F = UTF-16LE string, 001E = 8-bit string in the message's code page.
         for (suffix, wide) in [("001F", true), ("001E", false)] {
-            let Ok(mut stream) = file.open_stream(format!("/__substg1.0_{id}{suffix}")) else { continue };
+            let Ok(mut stream) = file.open_stream(format!("/__substg1.0_{id}{suffix}")) else {
+                continue;
+            };
             let mut data = Vec::new();
             if (&mut stream).take(limits.max_input_bytes).read_to_end(&mut data).is_err() {
                 continue;
             }
             let text = if wide {
-                let units: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                let units: Vec<u16> =
+                    data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
                 String::from_utf16_lossy(&units)
             } else {
                 crate::text::decode(&data)
@@ -76,13 +80,20 @@ pub(crate) fn msg(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractErr
     Ok(render(&headers, &body, subject.as_deref(), Format::Msg))
 }
 
-fn render(headers: &[(&str, Option<String>)], body: &str, subject: Option<&str>, format: Format) -> Extracted {
+fn render(
+    headers: &[(&str, Option<String>)],
+    body: &str,
+    subject: Option<&str>,
+    format: Format,
+) -> Extracted {
     let mut doc = DocBuilder::new();
     doc.title = subject.map(str::to_string);
     doc.heading(1, "Email Message");
     let lines: Vec<String> = headers
         .iter()
-        .filter_map(|(k, v)| v.as_ref().filter(|v| !v.trim().is_empty()).map(|v| format!("**{k}:** {}", v.trim())))
+        .filter_map(|(k, v)| {
+            v.as_ref().filter(|v| !v.trim().is_empty()).map(|v| format!("**{k}:** {}", v.trim()))
+        })
         .collect();
     doc.paragraph(lines.join("\n"));
     doc.heading(2, "Content");

@@ -12,24 +12,40 @@ const NAME: &str = "EPUB";
 
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let mut zip = Archive::open(bytes, limits, NAME)?;
-    let container = zip.read_string("META-INF/container.xml")?.ok_or_else(|| ExtractError::corrupt(NAME, "no META-INF/container.xml"))?;
+    let container = zip
+        .read_string("META-INF/container.xml")?
+        .ok_or_else(|| ExtractError::corrupt(NAME, "no META-INF/container.xml"))?;
     let container = xml::parse(&container, limits, NAME)?;
     let opf_path = container
         .find("rootfile")
         .and_then(|r| r.attr("full-path"))
         .ok_or_else(|| ExtractError::corrupt(NAME, "no package document"))?
         .to_string();
-    let opf = zip.read_string(&opf_path)?.ok_or_else(|| ExtractError::corrupt(NAME, "package document missing"))?;
+    let opf = zip
+        .read_string(&opf_path)?
+        .ok_or_else(|| ExtractError::corrupt(NAME, "package document missing"))?;
     let opf = xml::parse(&opf, limits, NAME)?;
     let base = opf_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
 
     let mut doc = DocBuilder::new();
     if let Some(meta) = opf.find("metadata") {
         let all = |name: &str| -> Vec<String> {
-            meta.elements().filter(|e| e.name == name).map(|e| collapse_ws(&e.text())).filter(|t| !t.is_empty()).collect()
+            meta.elements()
+                .filter(|e| e.name == name)
+                .map(|e| collapse_ws(&e.text()))
+                .filter(|t| !t.is_empty())
+                .collect()
         };
         let mut lines = Vec::new();
-        for (label, key) in [("Title", "title"), ("Authors", "creator"), ("Language", "language"), ("Publisher", "publisher"), ("Date", "date"), ("Description", "description"), ("Identifier", "identifier")] {
+        for (label, key) in [
+            ("Title", "title"),
+            ("Authors", "creator"),
+            ("Language", "language"),
+            ("Publisher", "publisher"),
+            ("Date", "date"),
+            ("Description", "description"),
+            ("Identifier", "identifier"),
+        ] {
             let values = all(key);
             if !values.is_empty() {
                 lines.push(format!("**{label}:** {}", values.join(", ")));
@@ -39,9 +55,14 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
         doc.paragraph(lines.join("\n"));
     }
 
-    let manifest: HashMap<&str, &Element> =
-        opf.find("manifest").map(|m| m.elements().filter_map(|i| Some((i.attr("id")?, i))).collect()).unwrap_or_default();
-    let spine: Vec<&str> = opf.find("spine").map(|s| s.elements().filter_map(|i| i.attr("idref")).collect()).unwrap_or_default();
+    let manifest: HashMap<&str, &Element> = opf
+        .find("manifest")
+        .map(|m| m.elements().filter_map(|i| Some((i.attr("id")?, i))).collect())
+        .unwrap_or_default();
+    let spine: Vec<&str> = opf
+        .find("spine")
+        .map(|s| s.elements().filter_map(|i| i.attr("idref")).collect())
+        .unwrap_or_default();
     for idref in spine {
         let Some(item) = manifest.get(idref) else { continue };
         // The navigation document repeats the chapter titles; it is not content.

@@ -10,10 +10,12 @@ const NAME: &str = "RSS/Atom feed";
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let text = crate::text::decode(bytes);
     let root = xml::parse(&text, limits, NAME)?;
-    let top = root.elements().next().ok_or_else(|| ExtractError::corrupt(NAME, "no root element"))?;
+    let top =
+        root.elements().next().ok_or_else(|| ExtractError::corrupt(NAME, "no root element"))?;
     let (channel, items): (&Element, Vec<&Element>) = match top.name.as_str() {
         "rss" => {
-            let channel = top.child("channel").ok_or_else(|| ExtractError::corrupt(NAME, "no channel"))?;
+            let channel =
+                top.child("channel").ok_or_else(|| ExtractError::corrupt(NAME, "no channel"))?;
             (channel, channel.elements().filter(|e| e.name == "item").collect())
         }
         "RDF" => {
@@ -21,7 +23,12 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
             (channel, top.elements().filter(|e| e.name == "item").collect())
         }
         "feed" => (top, top.elements().filter(|e| e.name == "entry").collect()),
-        other => return Err(ExtractError::corrupt(NAME, format!("root element <{other}> is not a feed"))),
+        other => {
+            return Err(ExtractError::corrupt(
+                NAME,
+                format!("root element <{other}> is not a feed"),
+            ));
+        }
     };
     let field = |el: &Element, names: &[&str]| -> Option<String> {
         names.iter().find_map(|n| el.child(n)).map(|e| e.text()).filter(|t| !t.trim().is_empty())

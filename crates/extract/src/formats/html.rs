@@ -6,8 +6,10 @@ use crate::text::decode;
 use crate::{ExtractError, Extracted, Format, Limits};
 
 /// Tags that never carry document content.
-const CHROME: [&str; 12] =
-    ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "template", "head"];
+const CHROME: [&str; 12] = [
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg",
+    "template", "head",
+];
 
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let html = decode(bytes);
@@ -22,7 +24,8 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
 /// The page's title and its main content as Markdown; falls back to the whole body without
 /// chrome when Readability finds no article (short pages, listings).
 pub(crate) fn main_content(html: &str) -> (Option<String>, String) {
-    let article = dom_smoothie::Readability::new(html, None, None).ok().and_then(|mut r| r.parse().ok());
+    let article =
+        dom_smoothie::Readability::new(html, None, None).ok().and_then(|mut r| r.parse().ok());
     match article {
         Some(article) if article.length > 0 => {
             let title = Some(article.title.clone()).filter(|t| !t.trim().is_empty());
@@ -36,8 +39,10 @@ pub(crate) fn main_content(html: &str) -> (Option<String>, String) {
 /// Converts an HTML fragment or page to Markdown, skipping chrome; images keep only their
 /// name (no inline `data:` payloads).
 pub(crate) fn to_markdown(html: &str) -> String {
-    let options = htmd::options::Options { ul_bullet_spacing: 1, ol_number_spacing: 1, ..Default::default() };
-    let converter = htmd::HtmlToMarkdown::builder().options(options).skip_tags(CHROME.to_vec()).build();
+    let options =
+        htmd::options::Options { ul_bullet_spacing: 1, ol_number_spacing: 1, ..Default::default() };
+    let converter =
+        htmd::HtmlToMarkdown::builder().options(options).skip_tags(CHROME.to_vec()).build();
     let md = converter.convert(html).unwrap_or_default();
     strip_data_uris(&md)
 }
@@ -71,8 +76,8 @@ pub(crate) fn strip_data_uris(md: &str) -> String {
 /// Elements that are usually left unclosed (`p`, `li`, void tags…) are not counted.
 pub(crate) fn check_html_depth(html: &str, max: usize) -> Result<(), ExtractError> {
     const UNCOUNTED: [&str; 24] = [
-        "p", "li", "td", "th", "tr", "dt", "dd", "option", "br", "hr", "img", "input", "meta", "link",
-        "area", "base", "col", "embed", "param", "source", "track", "wbr", "html", "body",
+        "p", "li", "td", "th", "tr", "dt", "dd", "option", "br", "hr", "img", "input", "meta",
+        "link", "area", "base", "col", "embed", "param", "source", "track", "wbr", "html", "body",
     ];
     let bytes = html.as_bytes();
     let mut depth = 0usize;
@@ -109,7 +114,10 @@ mod tests {
 
     #[test]
     fn data_uris_are_truncated_and_deep_markup_is_refused() {
-        assert_eq!(strip_data_uris("![a](data:image/png;base64,iVBORw0KG)"), "![a](data:image/png;base64...)");
+        assert_eq!(
+            strip_data_uris("![a](data:image/png;base64,iVBORw0KG)"),
+            "![a](data:image/png;base64...)"
+        );
         assert!(check_html_depth(&"<div>".repeat(300), 256).is_err());
         assert!(check_html_depth(&"<div></div>".repeat(3000), 256).is_ok());
     }

@@ -7,8 +7,8 @@ mod epub;
 mod feed;
 mod html;
 mod notebook;
-mod ooxml;
 mod odt;
+mod ooxml;
 mod pdf;
 mod pptx;
 mod rst;
@@ -18,7 +18,11 @@ mod textual;
 use crate::{ExtractError, Extracted, Format, Limits};
 
 /// Converts `bytes` of `format`; runs on the isolation thread.
-pub(crate) fn convert(bytes: &[u8], format: Format, limits: &Limits) -> Result<Extracted, ExtractError> {
+pub(crate) fn convert(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Extracted, ExtractError> {
     match format {
         Format::Pdf => pdf::convert(bytes, limits),
         Format::Docx => docx::convert(bytes, limits),

@@ -9,8 +9,12 @@ use crate::{ExtractError, Extracted, Format, Limits};
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let text = decode(bytes);
     check_json_depth(&text, limits.max_depth)?;
-    let nb: serde_json::Value = serde_json::from_str(&text).map_err(|e| ExtractError::corrupt("notebook", e))?;
-    let cells = nb.get("cells").and_then(|c| c.as_array()).ok_or_else(|| ExtractError::corrupt("notebook", "no cells"))?;
+    let nb: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ExtractError::corrupt("notebook", e))?;
+    let cells = nb
+        .get("cells")
+        .and_then(|c| c.as_array())
+        .ok_or_else(|| ExtractError::corrupt("notebook", "no cells"))?;
     let language = nb
         .pointer("/metadata/kernelspec/language")
         .or_else(|| nb.pointer("/metadata/language_info/name"))
@@ -21,7 +25,9 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
     doc.title = nb.pointer("/metadata/title").and_then(|v| v.as_str()).map(str::to_string);
     for cell in cells {
         let source = match cell.get("source") {
-            Some(serde_json::Value::Array(parts)) => parts.iter().filter_map(|p| p.as_str()).collect::<String>(),
+            Some(serde_json::Value::Array(parts)) => {
+                parts.iter().filter_map(|p| p.as_str()).collect::<String>()
+            }
             Some(serde_json::Value::String(s)) => s.clone(),
             _ => continue,
         };

@@ -10,9 +10,14 @@ const NAME: &str = "OpenDocument (ODT)";
 
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let mut zip = Archive::open(bytes, limits, NAME)?;
-    let content = zip.read_string("content.xml")?.ok_or_else(|| ExtractError::corrupt(NAME, "no content.xml"))?;
+    let content = zip
+        .read_string("content.xml")?
+        .ok_or_else(|| ExtractError::corrupt(NAME, "no content.xml"))?;
     let root = xml::parse(&content, limits, NAME)?;
-    let body = root.find("body").and_then(|b| b.child("text")).ok_or_else(|| ExtractError::corrupt(NAME, "no text body"))?;
+    let body = root
+        .find("body")
+        .and_then(|b| b.child("text"))
+        .ok_or_else(|| ExtractError::corrupt(NAME, "no text body"))?;
     let mut doc = DocBuilder::new();
     if let Some(meta) = zip.read_string("meta.xml")? {
         doc.title = xml::parse(&meta, limits, NAME)?.find("title").map(Element::text);
@@ -25,7 +30,8 @@ fn blocks(container: &Element, doc: &mut DocBuilder) {
     for el in container.elements() {
         match el.name.as_str() {
             "h" => {
-                let level = el.attr("outline-level").and_then(|l| l.parse::<u8>().ok()).unwrap_or(1);
+                let level =
+                    el.attr("outline-level").and_then(|l| l.parse::<u8>().ok()).unwrap_or(1);
                 doc.heading(level, inline(el));
             }
             "p" => doc.paragraph(inline(el)),
@@ -39,7 +45,12 @@ fn blocks(container: &Element, doc: &mut DocBuilder) {
                 el.find_all("table-row", &mut rows);
                 let rows: Vec<Vec<String>> = rows
                     .iter()
-                    .map(|r| r.elements().filter(|c| c.name == "table-cell").map(|c| collapse_ws(&inline(c))).collect())
+                    .map(|r| {
+                        r.elements()
+                            .filter(|c| c.name == "table-cell")
+                            .map(|c| collapse_ws(&inline(c)))
+                            .collect()
+                    })
                     .collect();
                 doc.table(&rows);
             }

@@ -15,7 +15,11 @@ pub(crate) fn relationships(
     format: &'static str,
 ) -> Result<HashMap<String, (String, String)>, ExtractError> {
     let (dir, file) = part.rsplit_once('/').unwrap_or(("", part));
-    let rels_path = if dir.is_empty() { format!("_rels/{file}.rels") } else { format!("{dir}/_rels/{file}.rels") };
+    let rels_path = if dir.is_empty() {
+        format!("_rels/{file}.rels")
+    } else {
+        format!("{dir}/_rels/{file}.rels")
+    };
     let Some(text) = zip.read_string(&rels_path)? else {
         return Ok(HashMap::new());
     };
@@ -26,14 +30,23 @@ pub(crate) fn relationships(
     for rel in rels {
         let (Some(id), Some(target)) = (rel.attr("Id"), rel.attr("Target")) else { continue };
         let kind = rel.attr("Type").unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
-        let path = if rel.attr("TargetMode") == Some("External") { target.to_string() } else { resolve_path(dir, target) };
+        let path = if rel.attr("TargetMode") == Some("External") {
+            target.to_string()
+        } else {
+            resolve_path(dir, target)
+        };
         out.insert(id.to_string(), (kind, path));
     }
     Ok(out)
 }
 
 /// The main part of a package (the `officeDocument` relationship), or `fallback`.
-pub(crate) fn main_part(zip: &mut Archive<'_>, limits: &Limits, format: &'static str, fallback: &str) -> Result<String, ExtractError> {
+pub(crate) fn main_part(
+    zip: &mut Archive<'_>,
+    limits: &Limits,
+    format: &'static str,
+    fallback: &str,
+) -> Result<String, ExtractError> {
     let rels = relationships(zip, "", limits, format)?;
     Ok(rels
         .into_values()

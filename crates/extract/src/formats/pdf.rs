@@ -5,19 +5,28 @@ use crate::document::DocBuilder;
 use crate::{ExtractError, Extracted, Format, Limits};
 
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
-    if !bytes.starts_with(b"%PDF") && !bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+    if !bytes.starts_with(b"%PDF")
+        && !bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-")
+    {
         return Err(ExtractError::corrupt("PDF", "no %PDF header"));
     }
-    let mut pdf = pdf_extract::Document::load_mem(bytes).map_err(|e| ExtractError::corrupt("PDF", e))?;
+    let mut pdf =
+        pdf_extract::Document::load_mem(bytes).map_err(|e| ExtractError::corrupt("PDF", e))?;
     if pdf.objects.len() > limits.max_pdf_objects {
-        return Err(ExtractError::TooLarge { what: "number of PDF objects", limit: limits.max_pdf_objects.to_string() });
+        return Err(ExtractError::TooLarge {
+            what: "number of PDF objects",
+            limit: limits.max_pdf_objects.to_string(),
+        });
     }
     if pdf.is_encrypted() && pdf.decrypt("").is_err() {
         return Err(ExtractError::Encrypted);
     }
     let pages = pdf.get_pages();
     if pages.len() > limits.max_pages as usize {
-        return Err(ExtractError::TooLarge { what: "number of pages", limit: limits.max_pages.to_string() });
+        return Err(ExtractError::TooLarge {
+            what: "number of pages",
+            limit: limits.max_pages.to_string(),
+        });
     }
     let mut doc = DocBuilder::new();
     doc.title = info_title(&pdf);
@@ -69,7 +78,8 @@ fn info_title(pdf: &pdf_extract::Document) -> Option<String> {
 /// PDF text strings are UTF-16BE with a BOM or PDFDocEncoding (≈ Latin-1).
 fn pdf_string(bytes: &[u8]) -> String {
     if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> =
+            rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
         return String::from_utf16_lossy(&units);
     }
     bytes.iter().map(|&b| char::from(b)).collect()

@@ -17,7 +17,9 @@ type Rels = HashMap<String, (String, String)>;
 pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let mut zip = Archive::open(bytes, limits, NAME)?;
     let part = super::ooxml::main_part(&mut zip, limits, NAME, "ppt/presentation.xml")?;
-    let pres = zip.read_string(&part)?.ok_or_else(|| ExtractError::corrupt(NAME, "no presentation part"))?;
+    let pres = zip
+        .read_string(&part)?
+        .ok_or_else(|| ExtractError::corrupt(NAME, "no presentation part"))?;
     let pres = xml::parse(&pres, limits, NAME)?;
     let rels = super::ooxml::relationships(&mut zip, &part, limits, NAME)?;
     let mut ids = Vec::new();
@@ -28,7 +30,10 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
         .filter_map(|id| rels.get(&id).map(|(_, p)| p.clone()))
         .collect();
     if slides.len() > limits.max_pages as usize {
-        return Err(ExtractError::TooLarge { what: "number of slides", limit: limits.max_pages.to_string() });
+        return Err(ExtractError::TooLarge {
+            what: "number of slides",
+            limit: limits.max_pages.to_string(),
+        });
     }
     let mut doc = DocBuilder::new();
     doc.page_count = Some(slides.len() as u32);
@@ -44,7 +49,10 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
             && let Some(notes) = zip.read_string(notes_path)?
         {
             let notes = xml::parse(&notes, limits, NAME)?;
-            let text: Vec<String> = body_shapes(&notes).filter(|sp| placeholder(sp) == Some("body")).map(text_frame).collect();
+            let text: Vec<String> = body_shapes(&notes)
+                .filter(|sp| placeholder(sp) == Some("body"))
+                .map(text_frame)
+                .collect();
             let text = text.join("\n").trim().to_string();
             if !text.is_empty() {
                 doc.heading(3, "Notes:");
@@ -72,7 +80,13 @@ fn placeholder(sp: &Element) -> Option<&str> {
     Some(ph.attr("type").unwrap_or("body"))
 }
 
-fn shapes(tree: &Element, rels: &Rels, zip: &mut Archive<'_>, limits: &Limits, doc: &mut DocBuilder) -> Result<(), ExtractError> {
+fn shapes(
+    tree: &Element,
+    rels: &Rels,
+    zip: &mut Archive<'_>,
+    limits: &Limits,
+    doc: &mut DocBuilder,
+) -> Result<(), ExtractError> {
     for el in tree.elements() {
         match el.name.as_str() {
             "sp" => {
@@ -91,8 +105,12 @@ fn shapes(tree: &Element, rels: &Rels, zip: &mut Archive<'_>, limits: &Limits, d
             "pic" => {
                 let pr = el.find("cNvPr");
                 let name = pr.and_then(|p| p.attr("name")).unwrap_or("image");
-                let alt = pr.and_then(|p| p.attr("descr")).filter(|d| !d.trim().is_empty()).unwrap_or(name);
-                let file: String = name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+                let alt = pr
+                    .and_then(|p| p.attr("descr"))
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or(name);
+                let file: String =
+                    name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
                 doc.push(BlockKind::Image, format!("![{}]({file}.jpg)", collapse_ws(alt)));
             }
             "graphicFrame" => {
@@ -100,7 +118,9 @@ fn shapes(tree: &Element, rels: &Rels, zip: &mut Archive<'_>, limits: &Limits, d
                     let rows: Vec<Vec<String>> = tbl
                         .elements()
                         .filter(|e| e.name == "tr")
-                        .map(|tr| tr.elements().filter(|e| e.name == "tc").map(text_frame).collect())
+                        .map(|tr| {
+                            tr.elements().filter(|e| e.name == "tc").map(text_frame).collect()
+                        })
                         .collect();
                     doc.table(&rows);
                 } else if let Some(chart_ref) = el.find("chart").and_then(|c| c.attr("id"))
@@ -127,7 +147,9 @@ fn text_frame(el: &Element) -> String {
             let mut line = String::new();
             for part in p.elements() {
                 match part.name.as_str() {
-                    "r" | "fld" => line.push_str(&part.child("t").map(Element::text).unwrap_or_default()),
+                    "r" | "fld" => {
+                        line.push_str(&part.child("t").map(Element::text).unwrap_or_default())
+                    }
                     "br" => line.push('\n'),
                     _ => {}
                 }
@@ -141,7 +163,13 @@ fn text_frame(el: &Element) -> String {
 /// A chart as `### Chart: title` and a table of categories × series (markitdown's layout).
 fn chart_table(chart: &Element, doc: &mut DocBuilder) {
     let title = chart.find("title").map(|t| collapse_ws(&t.text())).filter(|t| !t.is_empty());
-    doc.heading(3, match title { Some(t) => format!("Chart: {t}"), None => "Chart".into() });
+    doc.heading(
+        3,
+        match title {
+            Some(t) => format!("Chart: {t}"),
+            None => "Chart".into(),
+        },
+    );
     let mut series = Vec::new();
     chart.find_all("ser", &mut series);
     let points = |el: Option<&Element>| -> Vec<String> {
@@ -153,7 +181,9 @@ fn chart_table(chart: &Element, doc: &mut DocBuilder) {
     };
     let categories = points(series.first().and_then(|s| s.child("cat")));
     let mut header = vec!["Category".to_string()];
-    header.extend(series.iter().map(|s| s.child("tx").and_then(|t| t.find("v")).map(|v| collapse_ws(&v.text())).unwrap_or_default()));
+    header.extend(series.iter().map(|s| {
+        s.child("tx").and_then(|t| t.find("v")).map(|v| collapse_ws(&v.text())).unwrap_or_default()
+    }));
     let values: Vec<Vec<String>> = series.iter().map(|s| points(s.child("val"))).collect();
     let mut rows = vec![header];
     for (i, cat) in categories.iter().enumerate() {

@@ -9,7 +9,11 @@ use crate::archive::Archive;
 use crate::document::DocBuilder;
 use crate::{ExtractError, Extracted, Format, Limits};
 
-pub(crate) fn convert(bytes: &[u8], format: Format, limits: &Limits) -> Result<Extracted, ExtractError> {
+pub(crate) fn convert(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Extracted, ExtractError> {
     let name = format.name();
     match format {
         Format::Xlsx => {
@@ -27,7 +31,8 @@ pub(crate) fn convert(bytes: &[u8], format: Format, limits: &Limits) -> Result<E
 
 fn classify(name: &'static str, e: impl std::fmt::Display) -> ExtractError {
     let msg = e.to_string();
-    if msg.to_ascii_lowercase().contains("password") || msg.to_ascii_lowercase().contains("encrypt") {
+    if msg.to_ascii_lowercase().contains("password") || msg.to_ascii_lowercase().contains("encrypt")
+    {
         ExtractError::Encrypted
     } else {
         ExtractError::corrupt(name, msg)
@@ -50,10 +55,14 @@ where
         let (h, w) = range.get_size();
         cells = cells.saturating_add(h.saturating_mul(w));
         if cells > limits.max_xml_nodes {
-            return Err(ExtractError::TooLarge { what: "number of spreadsheet cells", limit: limits.max_xml_nodes.to_string() });
+            return Err(ExtractError::TooLarge {
+                what: "number of spreadsheet cells",
+                limit: limits.max_xml_nodes.to_string(),
+            });
         }
         doc.heading(2, sheet.clone());
-        let rows: Vec<Vec<String>> = range.rows().map(|row| row.iter().map(cell).collect()).collect();
+        let rows: Vec<Vec<String>> =
+            range.rows().map(|row| row.iter().map(cell).collect()).collect();
         doc.table(&rows);
     }
     Ok(doc.finish(format))

@@ -65,8 +65,10 @@ fn sniff_delimiter(text: &str) -> u8 {
 pub(crate) fn json(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
     let text = decode(bytes);
     check_json_depth(&text, limits.max_depth)?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ExtractError::corrupt("JSON", e))?;
-    let pretty = serde_json::to_string_pretty(&value).map_err(|e| ExtractError::corrupt("JSON", e))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ExtractError::corrupt("JSON", e))?;
+    let pretty =
+        serde_json::to_string_pretty(&value).map_err(|e| ExtractError::corrupt("JSON", e))?;
     let mut doc = DocBuilder::new();
     doc.push(BlockKind::Code { language: Some("json".into()) }, pretty);
     Ok(doc.finish(Format::Json))
