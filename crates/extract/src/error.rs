@@ -7,7 +7,7 @@ use std::time::Duration;
 pub enum ExtractError {
     /// The file type is not one we can read.
     #[error(
-        "unsupported file type: {0}; upload PDF, Word, PowerPoint, Excel, HTML, Markdown, text, CSV, JSON, EPUB, RST, e-mail or notebook files"
+        "unsupported file type: {0}; upload PDF, Word, PowerPoint, Excel, ODT, RTF, HTML, Markdown, text, CSV, JSON, EPUB, RST, e-mail, feed or notebook files"
     )]
     Unsupported(String),
     /// Zero bytes (or nothing but whitespace/BOM).

@@ -32,6 +32,8 @@ pub enum Format {
     Epub,
     /// reStructuredText.
     Rst,
+    /// Rich Text Format.
+    Rtf,
     /// RFC 822 e-mail (`.eml`).
     Eml,
     /// Outlook message (`.msg`).
@@ -44,7 +46,7 @@ pub enum Format {
 
 impl Format {
     /// Every supported format.
-    pub const ALL: [Format; 17] = [
+    pub const ALL: [Format; 18] = [
         Format::Pdf,
         Format::Docx,
         Format::Pptx,
@@ -58,6 +60,7 @@ impl Format {
         Format::Json,
         Format::Epub,
         Format::Rst,
+        Format::Rtf,
         Format::Eml,
         Format::Msg,
         Format::Ipynb,
@@ -80,6 +83,7 @@ impl Format {
             Format::Json => "JSON",
             Format::Epub => "EPUB",
             Format::Rst => "reStructuredText",
+            Format::Rtf => "RTF",
             Format::Eml => "e-mail (EML)",
             Format::Msg => "Outlook (MSG)",
             Format::Ipynb => "Jupyter notebook",
@@ -103,6 +107,7 @@ impl Format {
             "json" => Format::Json,
             "epub" => Format::Epub,
             "rst" | "rest" => Format::Rst,
+            "rtf" => Format::Rtf,
             "eml" => Format::Eml,
             "msg" => Format::Msg,
             "ipynb" => Format::Ipynb,
@@ -132,6 +137,7 @@ impl Format {
             "application/json" => Format::Json,
             "application/epub+zip" => Format::Epub,
             "text/x-rst" | "text/prs.fallenstein.rst" => Format::Rst,
+            "application/rtf" | "text/rtf" => Format::Rtf,
             "message/rfc822" => Format::Eml,
             "application/vnd.ms-outlook" => Format::Msg,
             "application/x-ipynb+json" => Format::Ipynb,
@@ -169,6 +175,9 @@ pub fn detect(filename: &str, content_type: Option<&str>, head: &[u8]) -> Option
 /// Guesses a format from the first bytes alone.
 fn sniff(head: &[u8]) -> Option<Format> {
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    if head.starts_with(b"{\\rtf") {
+        return Some(Format::Rtf);
+    }
     if head.starts_with(b"%PDF-") {
         return Some(Format::Pdf);
     }

@@ -12,6 +12,7 @@ mod ooxml;
 mod pdf;
 mod pptx;
 mod rst;
+mod rtf;
 mod sheet;
 mod textual;
 
@@ -36,6 +37,7 @@ pub(crate) fn convert(
         Format::Json => textual::json(bytes, limits),
         Format::Epub => epub::convert(bytes, limits),
         Format::Rst => rst::convert(bytes),
+        Format::Rtf => rtf::convert(bytes, limits),
         Format::Eml => email::eml(bytes),
         Format::Msg => email::msg(bytes, limits),
         Format::Ipynb => notebook::convert(bytes, limits),
