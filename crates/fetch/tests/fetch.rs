@@ -49,6 +49,7 @@ async fn spawn_site() -> Site {
     let port = listener.local_addr().unwrap().port();
     let hits: Hits = Arc::default();
     let offsite = format!("http://localhost:{port}/offsite");
+    let to_localhost = format!("http://localhost:{port}/a");
     let app = Router::new()
         .route("/robots.txt", get(|| async { "User-agent: *\nDisallow: /private\n\nUser-agent: EchoForgeBot\nDisallow: /private\nDisallow: /bot-blocked\n" }))
         .route(
@@ -81,6 +82,10 @@ async fn spawn_site() -> Site {
         .route("/offsite", get(|| async { page("Offsite", "OFFSITE-CONTENT", &[]) }))
         .route("/redirect-ten", get(|| async { Redirect::temporary("http://10.0.0.1/") }))
         .route("/redirect-metadata", get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }))
+        .route("/redirect-localhost", get(move || {
+            let to = to_localhost.clone();
+            async move { Redirect::temporary(&to) }
+        }))
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
         .route(
             "/huge",
@@ -130,6 +135,9 @@ async fn the_guard_refuses_internal_addresses_unless_allowed() {
         "http://169.254.169.254/latest/meta-data/".to_string(),
         "http://[fd00:ec2::254]/".to_string(),
         format!("http://[::ffff:127.0.0.1]:{}/", site.port),
+        // Obfuscated spellings of 127.0.0.1 parse to the same address.
+        format!("http://2130706433:{}/", site.port),
+        format!("http://0x7f.1:{}/", site.port),
         // A name is checked on the addresses it resolves to, at connect time.
         format!("http://localhost:{}/", site.port),
     ] {
@@ -137,6 +145,10 @@ async fn the_guard_refuses_internal_addresses_unless_allowed() {
         assert!(matches!(err, FetchError::BlockedAddress { .. }), "{url}: {err:?}");
         assert!(err.to_string().starts_with("blocked address"), "{err}");
     }
+    // Webhooks go through the same guard.
+    let err =
+        client.post(&site.url("/hook"), "application/json", b"{}".to_vec()).await.unwrap_err();
+    assert!(matches!(err, FetchError::BlockedAddress { .. }), "{err:?}");
     for url in ["file:///etc/passwd", "ftp://example.com/x", "gopher://127.0.0.1/"] {
         assert!(
             matches!(client.get(url).await.unwrap_err(), FetchError::UnsupportedScheme(_)),
@@ -184,6 +196,19 @@ async fn redirects_into_private_or_metadata_addresses_are_refused() {
     let err = open.get(&site.url("/redirect-metadata")).await.unwrap_err();
     assert!(
         matches!(err, FetchError::BlockedAddress { ip, .. } if ip.to_string() == "169.254.169.254"),
+        "{err:?}"
+    );
+    // Only the literal host 127.0.0.1 is allowed here: a redirect to a *name* that resolves to
+    // loopback is caught by the resolver when the redirected connection is made.
+    let by_literal = GuardedClient::new(FetchConfig {
+        policy: AddressPolicy { allowed_hosts: vec!["127.0.0.1".into()], ..Default::default() },
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(by_literal.get(&site.url("/a")).await.unwrap().status, 200);
+    let err = by_literal.get(&site.url("/redirect-localhost")).await.unwrap_err();
+    assert!(
+        matches!(&err, FetchError::BlockedAddress { host, .. } if host == "localhost"),
         "{err:?}"
     );
     let err = client.get(&site.url("/loop")).await.unwrap_err();
