@@ -70,6 +70,35 @@ pub struct FetchedPage {
     pub bytes: Bytes,
 }
 
+impl FetchedPage {
+    /// The extract format for this response: HTML when the server says so (a path like
+    /// `/docs/` says nothing), otherwise from the path's extension, content type and bytes.
+    pub fn format(&self) -> Option<extract::Format> {
+        if self.content_type.as_deref().is_some_and(|ct| ct.to_ascii_lowercase().contains("html")) {
+            return Some(extract::Format::Html);
+        }
+        let name = self.final_url.path().rsplit('/').next().unwrap_or("");
+        extract::detect(
+            name,
+            self.content_type.as_deref(),
+            &self.bytes[..self.bytes.len().min(1024)],
+        )
+    }
+
+    /// Extracts the page's main content (for HTML: without navigation and other chrome) off
+    /// the async runtime; what the agent's web tool and the crawler hand to the knowledge base.
+    pub async fn extract(
+        &self,
+        limits: extract::Limits,
+    ) -> Result<extract::Extracted, extract::ExtractError> {
+        let Some(format) = self.format() else {
+            let ct = self.content_type.as_deref().unwrap_or("unknown");
+            return Err(extract::ExtractError::Unsupported(format!("content type {ct}")));
+        };
+        extract::extract_async(self.bytes.to_vec(), format, limits).await
+    }
+}
+
 /// Validators from an earlier fetch; a matching server answers 304 with no body.
 #[derive(Debug, Clone, Default)]
 pub struct Conditional {

@@ -189,24 +189,7 @@ pub async fn refetch(
 }
 
 async fn extract_page(page: &crate::FetchedPage) -> (Option<extract::Extracted>, Option<String>) {
-    let name = page.final_url.path().rsplit('/').next().unwrap_or("");
-    let head = &page.bytes[..page.bytes.len().min(1024)];
-    let Some(format) = extract::detect(name, page.content_type.as_deref(), head) else {
-        return (
-            None,
-            Some(format!(
-                "unsupported content type {:?}",
-                page.content_type.as_deref().unwrap_or("unknown")
-            )),
-        );
-    };
-    // A URL path like `/docs/` says nothing; trust the content type for HTML.
-    let format = if page.content_type.as_deref().is_some_and(|ct| ct.contains("html")) {
-        extract::Format::Html
-    } else {
-        format
-    };
-    match extract::extract_async(page.bytes.to_vec(), format, extract::Limits::default()).await {
+    match page.extract(extract::Limits::default()).await {
         Ok(doc) => (Some(doc), None),
         Err(e) => (None, Some(e.to_string())),
     }

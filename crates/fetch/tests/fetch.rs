@@ -166,6 +166,13 @@ async fn the_allowlist_lets_tests_reach_the_local_server_as_echoforgebot() {
     assert_eq!(page.status, 200);
     assert!(page.content_type.as_deref().unwrap().starts_with("text/html"));
     assert!(String::from_utf8_lossy(&page.bytes).contains("A-CONTENT"));
+    let doc = page.extract(extract::Limits::default()).await.unwrap();
+    assert_eq!(doc.title.as_deref(), Some("Page A"));
+    assert!(
+        doc.markdown.contains("A-CONTENT") && !doc.markdown.contains("NAVIGATION-CHROME"),
+        "{}",
+        doc.markdown
+    );
     let hits = site.hits.lock().unwrap().clone();
     assert!(hits.iter().all(|(_, ua)| ua == "EchoForgeBot/0.1"), "{hits:?}");
     let open = GuardedClient::new(FetchConfig {
