@@ -1,7 +1,8 @@
 //! Extraction throughput per format over the shared fixtures.
 //!
 //! `cargo run --release -p extract --example throughput [-- SECONDS_PER_FORMAT]`
-//! (fixtures from `ECHOFORGE_DOC_FIXTURES`, default `/work/shared/data/doc_fixtures`).
+//! (fixtures from `ECHOFORGE_DOC_FIXTURES`, else `../../../shared/data/doc_fixtures` beside the
+//! clone, else `/work/shared/data/doc_fixtures`).
 //! Each format's files are extracted round-robin for the given time (default 2 s) with
 //! `extract::extract`, i.e. including the isolation thread each call starts.
 
@@ -11,9 +12,12 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
-    let dir = std::env::var_os("ECHOFORGE_DOC_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/doc_fixtures"));
+    // Same lookup as the fixture test: env, then `shared/` beside the clone, then /work/shared.
+    let dir = std::env::var_os("ECHOFORGE_DOC_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
+        let sibling =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/doc_fixtures");
+        if sibling.exists() { sibling } else { PathBuf::from("/work/shared/data/doc_fixtures") }
+    });
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest.json"))
             .expect("JSON");
