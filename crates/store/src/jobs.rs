@@ -203,3 +203,23 @@ impl Store {
         Ok(n)
     }
 }
+
+impl Store {
+    /// Payloads of unfinished jobs that hold a sealed secret (`{"sealed": …}`), for re-wrapping
+    /// after a master-key rotation.
+    pub async fn sealed_job_payloads(&self) -> Result<Vec<(JobId, String)>> {
+        let rows: Vec<(String, String)> = on_db!(read self, pool => sqlx::query_as(
+            "SELECT id, payload FROM jobs WHERE status IN ('queued', 'running') AND payload LIKE '%\"sealed\"%'")
+            .fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(id, payload)| Ok((JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?, payload)))
+            .collect()
+    }
+
+    /// Replaces a job's payload (re-wrapped secrets).
+    pub async fn set_job_payload(&self, id: JobId, payload: &str) -> Result<()> {
+        on_db!(write self, pool => sqlx::query("UPDATE jobs SET payload = $2 WHERE id = $1")
+            .bind(id.to_string()).bind(payload).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

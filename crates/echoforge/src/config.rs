@@ -1,0 +1,231 @@
+//! Configuration: built-in defaults < `echoforge.toml` (`--config`) < environment
+//! (`ECHOFORGE__SECTION__KEY`) < command-line flags, into typed settings validated at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// All settings. Secrets are `SecretString`: redacted in `Debug` and logs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    /// Where the SQLite database, files, outbox, index and master key live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub smtp: SmtpSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// The URL people use to reach this server (for links in emails). Defaults to
+    /// `http://<bind>`.
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`; empty means SQLite in the data directory.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `smtp://user:pass@host:587?tls=required`; empty means mail goes to `<data-dir>/outbox`.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub url: Option<SecretString>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_ip: u32,
+    pub login_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` (structured, one object per line) or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `echoforge=debug,info`.
+    pub level: String,
+}
+
+fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                bind: "127.0.0.1:8080".into(),
+                public_url: None,
+                max_body_bytes: 1024 * 1024,
+                request_timeout_secs: 30,
+                shutdown_grace_secs: 20,
+            },
+            data_dir: PathBuf::from("./echoforge-data"),
+            database: DatabaseSettings { url: None, max_connections: 16 },
+            smtp: SmtpSettings { url: None, from: "EchoForge <noreply@echoforge.local>".into() },
+            auth: AuthSettings {
+                access_token_ttl_secs: 15 * 60,
+                refresh_token_ttl_secs: 30 * 24 * 3600,
+                login_failures_per_account: 5,
+                login_failures_per_ip: 20,
+                login_window_secs: 15 * 60,
+            },
+            log: LogSettings { format: "json".into(), level: "info".into() },
+        }
+    }
+}
+
+/// Values given on the command line, which win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct CliOverrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads settings from the layers (the environment is the process's).
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("ECHOFORGE__").split("__"));
+        if let Some(bind) = &cli.bind {
+            figment = figment.merge(("server.bind", bind.clone()));
+        }
+        if let Some(dir) = &cli.data_dir {
+            figment = figment.merge(("data_dir", dir.clone()));
+        }
+        let settings: Settings = figment.extract().context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.bind_addr()?;
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("server.public_url must start with http:// or https:// (got `{url}`)");
+        }
+        if let Some(url) = &self.database.url {
+            let u = url.expose_secret();
+            if !(u.is_empty() || u.starts_with("postgres://") || u.starts_with("postgresql://") || u.starts_with("sqlite:")) {
+                bail!("database.url must be a postgres:// or sqlite: URL (got `{}`)", store::redact_url(u));
+            }
+        }
+        if let Some(url) = &self.smtp.url {
+            let u = url.expose_secret();
+            if !(u.is_empty() || u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                bail!("smtp.url must be an smtp:// or smtps:// URL");
+            }
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            bail!("log.format must be `json` or `pretty` (got `{}`)", self.log.format);
+        }
+        if self.server.max_body_bytes < 1024 {
+            bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server.bind.parse().with_context(|| format!("server.bind `{}` is not an address like 127.0.0.1:8080", self.server.bind))
+    }
+
+    /// The database URL: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) if !u.expose_secret().is_empty() => u.expose_secret().to_owned(),
+            _ => format!("sqlite://{}", self.data_dir.join("echoforge.db").display()),
+        }
+    }
+
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}")).trim_end_matches('/').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_env_cli() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("echoforge.toml", "data_dir = \"/from-file\"\n[server]\nbind = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n")?;
+            jail.set_env("ECHOFORGE__SERVER__BIND", "127.0.0.1:9100");
+            jail.set_env("ECHOFORGE__DATABASE__URL", "postgres://u:hunter2@db/ef");
+            let s = Settings::load(Some(Path::new("echoforge.toml")), &CliOverrides::default()).unwrap();
+            assert_eq!(s.server.bind, "127.0.0.1:9100", "env beats file");
+            assert_eq!(s.server.max_body_bytes, 4096, "file beats defaults");
+            assert_eq!(s.data_dir, PathBuf::from("/from-file"));
+            assert_eq!(s.server.request_timeout_secs, 30, "defaults fill the rest");
+            assert!(!format!("{s:?}").contains("hunter2"), "secrets are redacted in Debug");
+            let cli = CliOverrides { bind: Some("127.0.0.1:9200".into()), data_dir: Some("/from-cli".into()) };
+            let s = Settings::load(Some(Path::new("echoforge.toml")), &cli).unwrap();
+            assert_eq!((s.server.bind.as_str(), s.data_dir.as_path()), ("127.0.0.1:9200", Path::new("/from-cli")), "CLI beats env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_with_a_clear_message() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ECHOFORGE__SERVER__BIND", "not-an-address");
+            let err = Settings::load(None, &CliOverrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("server.bind"), "{err:#}");
+            jail.set_env("ECHOFORGE__SERVER__BIND", "127.0.0.1:1");
+            jail.set_env("ECHOFORGE__DATABASE__URL", "mysql://x");
+            let err = Settings::load(None, &CliOverrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("database.url"), "{err:#}");
+            jail.set_env("ECHOFORGE__DATABASE__URL", "");
+            jail.set_env("ECHOFORGE__SERVER__NO_SUCH_KEY", "1");
+            let err = Settings::load(None, &CliOverrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("no_such_key"), "{err:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        assert!(Settings::load(Some(Path::new("/nonexistent/echoforge.toml")), &CliOverrides::default()).is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! Building and running the server: data directory, master key, database, mail, workers, HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use app::mail::{MAIL_QUEUE, Mailer, OutboxMailer, SmtpMailer};
+use app::worker::{self, Handler, WorkerSpec};
+use app::{App, AppConfig};
+use secrecy::ExposeSecret;
+use store::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use vault::{Keyring, KeyringSource};
+
+use crate::config::Settings;
+
+/// A server bound to its port, ready to run.
+pub struct Server {
+    pub app: App,
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+    settings: Settings,
+    started: Instant,
+}
+
+/// Opens the data directory, the keyring, the database (migrating it) and binds the port.
+pub async fn build(settings: Settings) -> anyhow::Result<Server> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("could not create the data directory {}", settings.data_dir.display()))?;
+    for sub in ["files", "outbox"] {
+        std::fs::create_dir_all(settings.data_dir.join(sub))?;
+    }
+    let key_path = settings.data_dir.join("master.key");
+    let (keyring, source) = Keyring::load_or_generate(&key_path)?;
+    if source == KeyringSource::Generated {
+        tracing::warn!(
+            path = %key_path.display(),
+            "GENERATED A NEW MASTER KEY. Every stored secret is encrypted with it: back this file up and keep it private (mode 0600). Losing it loses those secrets."
+        );
+    }
+    let store = Store::connect(&settings.database_url(), &StoreOptions { max_connections: settings.database.max_connections, ..Default::default() })
+        .await
+        .with_context(|| format!("could not open the database at {}", store::redact_url(&settings.database_url())))?;
+    let listener = TcpListener::bind(settings.bind_addr()?).await.with_context(|| format!("could not listen on {}", settings.server.bind))?;
+    let addr = listener.local_addr()?;
+    let mailer: Arc<dyn Mailer> = match &settings.smtp.url {
+        Some(url) if !url.expose_secret().is_empty() => Arc::new(SmtpMailer::new(url.expose_secret(), &settings.smtp.from)?),
+        _ => Arc::new(OutboxMailer::new(settings.data_dir.join("outbox"), &settings.smtp.from)?),
+    };
+    let config = AppConfig {
+        public_url: settings.public_url(addr),
+        access_token_ttl: Duration::from_secs(settings.auth.access_token_ttl_secs),
+        refresh_token_ttl: Duration::from_secs(settings.auth.refresh_token_ttl_secs),
+        login_failures_per_account: settings.auth.login_failures_per_account,
+        login_failures_per_ip: settings.auth.login_failures_per_ip,
+        login_window: Duration::from_secs(settings.auth.login_window_secs),
+        ..AppConfig::default()
+    };
+    let app = App::new(store, Arc::new(keyring), mailer, config);
+    Ok(Server { app, listener, addr, settings, started })
+}
+
+impl Server {
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish, stops the
+    /// workers (giving back their job leases) and flushes batched writes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Server { app, listener, addr, settings, started } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers = spawn_workers(&app, stop_rx.clone());
+        let flusher = {
+            let app = app.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => app.flush().await,
+                        _ = stop.changed() => break,
+                    }
+                }
+            })
+        };
+        let metrics = crate::telemetry::init_metrics();
+        let http_config = http_api::HttpConfig {
+            max_body_bytes: settings.server.max_body_bytes,
+            request_timeout: Duration::from_secs(settings.server.request_timeout_secs),
+        };
+        let router = http_api::router(app.clone(), metrics, &http_config);
+        tracing::info!(
+            address = %addr,
+            public_url = %app.config().public_url,
+            database = ?app.store().backend(),
+            ready_ms = started.elapsed().as_secs_f64() * 1e3,
+            "EchoForge is ready"
+        );
+        let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
+        let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = signal_tx.send(());
+        });
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = signal_rx.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+            });
+        serve.await.context("the HTTP server failed")?;
+        let _ = stop_tx.send(true);
+        let join_all = async {
+            for w in workers {
+                let _ = w.await;
+            }
+            let _ = flusher.await;
+        };
+        if tokio::time::timeout(grace, join_all).await.is_err() {
+            tracing::warn!("workers did not stop within the grace period");
+        }
+        app.flush().await;
+        app.store().close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn spawn_workers(app: &App, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let owner = format!("{}-{}", std::process::id(), domain::JobId::new());
+    let mail_app = app.clone();
+    let mail: Handler = Arc::new(move |job| {
+        let app = mail_app.clone();
+        Box::pin(async move { app.deliver_mail_job(&job.payload).await })
+    });
+    worker::spawn(
+        app.store().clone(),
+        owner,
+        WorkerSpec { queue: MAIL_QUEUE, concurrency: 2, lease: Duration::from_secs(60), idle_poll: Duration::from_millis(250) },
+        mail,
+        stop,
+    )
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
