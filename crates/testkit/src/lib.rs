@@ -1,0 +1,207 @@
+//! Test support: [`spawn_app`] starts the real EchoForge server (the same wiring as
+//! `echoforge serve`) on `127.0.0.1:0` with a fresh data directory and SQLite database, and
+//! returns a [`TestApp`] to talk HTTP to it and read the mail it sends.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use echoforge::config::Settings;
+use serde_json::{Value, json};
+
+/// A running server for one test. Dropping it shuts the server down and removes its data.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    pub app: app::App,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Options for [`spawn_app_with`].
+#[derive(Default, Clone)]
+pub struct Options {
+    /// `ECHOFORGE__SMTP__URL` equivalent.
+    pub smtp_url: Option<String>,
+    /// A database URL (defaults to SQLite in the data directory).
+    pub database_url: Option<String>,
+    /// Failed logins allowed per IP (default 20).
+    pub login_failures_per_ip: Option<u32>,
+}
+
+/// Starts a server with default options.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let data_dir = std::env::temp_dir().join(format!("echoforge-it-{}", uuid::Uuid::now_v7().simple()));
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.data_dir = data_dir.clone();
+    settings.smtp.url = opts.smtp_url.map(Into::into);
+    settings.database.url = opts.database_url.map(Into::into);
+    if let Some(n) = opts.login_failures_per_ip {
+        settings.auth.login_failures_per_ip = n;
+    }
+    let server = echoforge::build(settings).await.expect("the server starts");
+    let base = format!("http://{}", server.addr);
+    let app = server.app.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        server
+            .run(async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the server runs");
+    });
+    TestApp {
+        base,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        data_dir,
+        app,
+        shutdown: Some(tx),
+        server: Some(handle),
+    }
+}
+
+/// A signed-in user, for tests.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub email: String,
+    pub password: String,
+    pub user_id: String,
+    pub workspace_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut req = self.client.patch(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// Waits (up to 10 s) for a mail to `to` whose subject contains `subject`, and returns the
+    /// whole message as written to the outbox. Each message is returned once.
+    pub async fn wait_for_mail(&self, to: &str, subject: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(mail) = take_mail(&self.outbox(), to, subject) {
+                return mail;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail to {to} about `{subject}` arrived");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Registers, verifies (from the outbox) and signs in a new user with a new workspace.
+    pub async fn signed_up(&self, email: &str) -> Session {
+        let password = "Correct1horse".to_owned();
+        let resp = self
+            .post("/api/v1/auth/register", None, json!({"email": email, "password": password, "name": "Test User", "company_name": format!("{email} Co")}))
+            .await;
+        assert_eq!(resp.status(), 201, "register: {}", resp.text().await.unwrap_or_default());
+        let mail = self.wait_for_mail(email, "Verify").await;
+        let token = token_in(&mail, "Verification token: ");
+        let resp = self.post("/api/v1/auth/verify-email", None, json!({"token": token})).await;
+        assert_eq!(resp.status(), 200);
+        self.login(email, &password).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let resp = self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await;
+        assert_eq!(resp.status(), 200, "login: {}", resp.text().await.unwrap_or_default());
+        let tokens: Value = resp.json().await.expect("json");
+        let access = tokens["access_token"].as_str().expect("access token").to_owned();
+        let me: Value = self.get("/api/v1/auth/me", Some(&access)).await.json().await.expect("json");
+        Session {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            user_id: me["user"]["id"].as_str().expect("user id").to_owned(),
+            workspace_id: me["workspaces"][0]["workspace_id"].as_str().unwrap_or_default().to_owned(),
+            access_token: access,
+            refresh_token: tokens["refresh_token"].as_str().expect("refresh token").to_owned(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn take_mail(dir: &Path, to: &str, subject: &str) -> Option<String> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.extension().and_then(|e| e.to_str()) != Some("eml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).ok()?;
+        let to_line = text.lines().any(|l| l.to_lowercase().starts_with("to:") && l.to_lowercase().contains(&to.to_lowercase()));
+        let subject_line = text.lines().any(|l| l.starts_with("Subject:") && l.contains(subject));
+        if to_line && subject_line {
+            let _ = std::fs::rename(&path, path.with_extension("read"));
+            return Some(text);
+        }
+    }
+    None
+}
+
+/// The token that follows `marker` in a mail body.
+pub fn token_in(mail: &str, marker: &str) -> String {
+    let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
+    let start = unfolded.find(marker).unwrap_or_else(|| panic!("`{marker}` not in mail:\n{mail}")) + marker.len();
+    unfolded[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
