@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use domain::time::now_ms;
 use domain::{Email, Password, SessionId, TextError, UserId, WorkspaceId};
 use serde::Serialize;
-use store::{EmailPurpose, MembershipSummary, NewAuditEvent, NewUser, NewWorkspace, RefreshOutcome, StoreError, User};
+use store::{
+    EmailPurpose, MembershipSummary, NewAuditEvent, NewUser, NewWorkspace, RefreshOutcome,
+    StoreError, User,
+};
 use vault::token;
 
 use crate::auth::AccessClaims;
@@ -58,7 +61,12 @@ pub(crate) fn text_error(path: &str, e: TextError) -> FieldError {
     FieldError::new(path, code, e.to_string())
 }
 
-pub(crate) fn required_text(path: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+pub(crate) fn required_text(
+    path: &str,
+    value: &str,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> String {
     let v = value.trim();
     if v.is_empty() {
         errors.push(FieldError::new(path, "required", "is required"));
@@ -76,7 +84,9 @@ async fn hash_password(password: Password) -> Result<String, AppError> {
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || vault::password::verify(&password, &hash)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || vault::password::verify(&password, &hash))
+        .await
+        .unwrap_or(false)
 }
 
 impl App {
@@ -88,22 +98,47 @@ impl App {
 
     /// Creates the user and their workspace (as owner, on the default plan), and emails a
     /// verification link.
-    pub async fn register(&self, input: RegisterInput, ip: Option<IpAddr>) -> Result<User, AppError> {
+    pub async fn register(
+        &self,
+        input: RegisterInput,
+        ip: Option<IpAddr>,
+    ) -> Result<User, AppError> {
         let mut errors = Vec::new();
-        let email = Email::parse(&input.email).map_err(|e| errors.push(text_error("/email", e))).ok();
-        let password = Password::parse(&input.password).map_err(|e| errors.push(text_error("/password", e))).ok();
+        let email =
+            Email::parse(&input.email).map_err(|e| errors.push(text_error("/email", e))).ok();
+        let password = Password::parse(&input.password)
+            .map_err(|e| errors.push(text_error("/password", e)))
+            .ok();
         let name = required_text("/name", &input.name, 200, &mut errors);
         let company = required_text("/company_name", &input.company_name, 200, &mut errors);
         let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
             return Err(AppError::Validation(errors));
         };
         let hash = hash_password(password).await?;
-        let user = NewUser { id: UserId::new(), email, name, password_hash: hash, verified: false, is_operator: false };
-        let ws = NewWorkspace { id: WorkspaceId::new(), name: company, plan: self.inner.config.default_plan.clone() };
-        let row = self.inner.store.create_user(&user, Some(&ws), now_ms()).await.map_err(|e| match e {
-            StoreError::Conflict(_) => AppError::field("/email", "email_taken", "an account with this email already exists"),
-            other => other.into(),
-        })?;
+        let user = NewUser {
+            id: UserId::new(),
+            email,
+            name,
+            password_hash: hash,
+            verified: false,
+            is_operator: false,
+        };
+        let ws = NewWorkspace {
+            id: WorkspaceId::new(),
+            name: company,
+            plan: self.inner.config.default_plan.clone(),
+        };
+        let row =
+            self.inner.store.create_user(&user, Some(&ws), now_ms()).await.map_err(
+                |e| match e {
+                    StoreError::Conflict(_) => AppError::field(
+                        "/email",
+                        "email_taken",
+                        "an account with this email already exists",
+                    ),
+                    other => other.into(),
+                },
+            )?;
         self.audit(NewAuditEvent {
             workspace_id: Some(ws.id),
             actor_user_id: Some(row.id),
@@ -123,7 +158,13 @@ impl App {
         let now = now_ms();
         self.inner
             .store
-            .insert_email_token(user.id, EmailPurpose::Verify, &token::digest(&secret), now + ttl_ms(self.inner.config.verification_ttl), now)
+            .insert_email_token(
+                user.id,
+                EmailPurpose::Verify,
+                &token::digest(&secret),
+                now + ttl_ms(self.inner.config.verification_ttl),
+                now,
+            )
             .await?;
         let link = format!("{}/verify-email?token={secret}", self.inner.config.public_url);
         self.send_mail(Mail {
@@ -145,7 +186,12 @@ impl App {
             .store
             .consume_email_token(EmailPurpose::Verify, &token::digest(secret.trim()), now_ms())
             .await?
-            .ok_or_else(|| AppError::bad_request("invalid_token", "this verification link is invalid, used or expired; ask for a new one"))?;
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_token",
+                    "this verification link is invalid, used or expired; ask for a new one",
+                )
+            })?;
         self.inner.store.mark_email_verified(user, now_ms()).await?;
         Ok(())
     }
@@ -166,10 +212,18 @@ impl App {
 
     /// Signs in. Failures are counted per account and per IP; past the limits the answer is
     /// 429 with a retry time, whatever the password.
-    pub async fn login(&self, email: &str, password: &str, ip: Option<IpAddr>, user_agent: Option<&str>) -> Result<LoginResult, AppError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Result<LoginResult, AppError> {
         let account_key = email.trim().to_lowercase();
         let ip_key = ip.map(|i| i.to_string()).unwrap_or_default();
-        for (limiter, key) in [(&self.inner.account_failures, &account_key), (&self.inner.ip_failures, &ip_key)] {
+        for (limiter, key) in
+            [(&self.inner.account_failures, &account_key), (&self.inner.ip_failures, &ip_key)]
+        {
             if let Err(retry_after_secs) = limiter.check(key) {
                 return Err(AppError::RateLimited { retry_after_secs });
             }
@@ -178,7 +232,10 @@ impl App {
             Ok(e) => self.inner.store.find_user_by_email(&e).await?,
             Err(_) => None,
         };
-        let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| vault::password::dummy_hash().to_owned());
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| vault::password::dummy_hash().to_owned());
         let ok = verify_password(password.to_owned(), hash).await && user.is_some();
         let Some(user) = user.filter(|_| ok) else {
             self.inner.account_failures.record_failure(&account_key);
@@ -193,7 +250,10 @@ impl App {
                 detail: serde_json::json!({}),
             })
             .await;
-            return Err(AppError::unauthorized("invalid_credentials", "email or password is incorrect"));
+            return Err(AppError::unauthorized(
+                "invalid_credentials",
+                "email or password is incorrect",
+            ));
         };
         self.inner.account_failures.reset(&account_key);
         if !user.is_verified() {
@@ -207,7 +267,15 @@ impl App {
         let now = now_ms();
         self.inner
             .store
-            .create_session(session_id, user.id, &token::digest(&refresh), ip.map(|i| i.to_string()).as_deref(), user_agent, now + ttl_ms(self.inner.config.refresh_token_ttl), now)
+            .create_session(
+                session_id,
+                user.id,
+                &token::digest(&refresh),
+                ip.map(|i| i.to_string()).as_deref(),
+                user_agent,
+                now + ttl_ms(self.inner.config.refresh_token_ttl),
+                now,
+            )
             .await?;
         let workspaces = self.memberships(user.id).await?;
         for ws in workspaces.iter() {
@@ -222,13 +290,22 @@ impl App {
             })
             .await;
         }
-        Ok(LoginResult { tokens: self.issue_tokens(user.id, session_id, refresh), user_id: user.id, session_id })
+        Ok(LoginResult {
+            tokens: self.issue_tokens(user.id, session_id, refresh),
+            user_id: user.id,
+            session_id,
+        })
     }
 
     fn issue_tokens(&self, user: UserId, session: SessionId, refresh: String) -> TokenPair {
         let exp = now_ms() + ttl_ms(self.inner.config.access_token_ttl);
         let access = self.inner.signer.sign(&AccessClaims { sub: user, sid: session, exp });
-        TokenPair { access_token: access, refresh_token: refresh, token_type: "Bearer", expires_at: exp }
+        TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer",
+            expires_at: exp,
+        }
     }
 
     /// Rotates a refresh token. Replaying a rotated token signs the whole session out.
@@ -238,16 +315,29 @@ impl App {
         let outcome = self
             .inner
             .store
-            .rotate_refresh_token(&token::digest(refresh_token), &token::digest(&next), now + ttl_ms(self.inner.config.refresh_token_ttl), now)
+            .rotate_refresh_token(
+                &token::digest(refresh_token),
+                &token::digest(&next),
+                now + ttl_ms(self.inner.config.refresh_token_ttl),
+                now,
+            )
             .await?;
         match outcome {
-            RefreshOutcome::Rotated { session_id, user_id } => Ok(self.issue_tokens(user_id, session_id, next)),
+            RefreshOutcome::Rotated { session_id, user_id } => {
+                Ok(self.issue_tokens(user_id, session_id, next))
+            }
             RefreshOutcome::Reused { session_id } => {
                 self.inner.caches.forget_session(session_id);
                 tracing::warn!(%session_id, "refresh token reused; session revoked");
-                Err(AppError::unauthorized("refresh_token_reused", "this refresh token was already used; the session has been signed out"))
+                Err(AppError::unauthorized(
+                    "refresh_token_reused",
+                    "this refresh token was already used; the session has been signed out",
+                ))
             }
-            RefreshOutcome::Invalid => Err(AppError::unauthorized("invalid_refresh_token", "the refresh token is invalid or expired")),
+            RefreshOutcome::Invalid => Err(AppError::unauthorized(
+                "invalid_refresh_token",
+                "the refresh token is invalid or expired",
+            )),
         }
     }
 
@@ -264,11 +354,23 @@ impl App {
     }
 
     /// Changes the password after checking the current one; every other session is signed out.
-    pub async fn change_password(&self, user: UserId, session: SessionId, current: &str, new: &str, ip: Option<IpAddr>) -> Result<(), AppError> {
-        let new = Password::parse(new).map_err(|e| AppError::Validation(vec![text_error("/new_password", e)]))?;
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        session: SessionId,
+        current: &str,
+        new: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AppError> {
+        let new = Password::parse(new)
+            .map_err(|e| AppError::Validation(vec![text_error("/new_password", e)]))?;
         let row = self.inner.store.get_user(user).await.map_err(AppError::from_store("user"))?;
         if !verify_password(current.to_owned(), row.password_hash.clone()).await {
-            return Err(AppError::field("/current_password", "wrong_password", "the current password is incorrect"));
+            return Err(AppError::field(
+                "/current_password",
+                "wrong_password",
+                "the current password is incorrect",
+            ));
         }
         let hash = hash_password(new).await?;
         self.inner.store.set_password(user, &hash, Some(session), now_ms()).await?;
@@ -298,7 +400,13 @@ impl App {
         let now = now_ms();
         self.inner
             .store
-            .insert_email_token(user.id, EmailPurpose::Reset, &token::digest(&secret), now + ttl_ms(self.inner.config.reset_ttl), now)
+            .insert_email_token(
+                user.id,
+                EmailPurpose::Reset,
+                &token::digest(&secret),
+                now + ttl_ms(self.inner.config.reset_ttl),
+                now,
+            )
             .await?;
         let link = format!("{}/reset-password?token={secret}", self.inner.config.public_url);
         self.send_mail(Mail {
@@ -312,13 +420,19 @@ impl App {
 
     /// Sets a new password with a reset token; signs out every session.
     pub async fn reset_password(&self, secret: &str, new: &str) -> Result<(), AppError> {
-        let new = Password::parse(new).map_err(|e| AppError::Validation(vec![text_error("/new_password", e)]))?;
+        let new = Password::parse(new)
+            .map_err(|e| AppError::Validation(vec![text_error("/new_password", e)]))?;
         let user = self
             .inner
             .store
             .consume_email_token(EmailPurpose::Reset, &token::digest(secret.trim()), now_ms())
             .await?
-            .ok_or_else(|| AppError::bad_request("invalid_token", "this reset link is invalid, used or expired; ask for a new one"))?;
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_token",
+                    "this reset link is invalid, used or expired; ask for a new one",
+                )
+            })?;
         let hash = hash_password(new).await?;
         self.inner.store.set_password(user, &hash, None, now_ms()).await?;
         // Whoever could read the mailbox could also sign in: the address is proven.
@@ -340,14 +454,36 @@ impl App {
     }
 
     /// Creates the platform operator account (verified) with a workspace of its own.
-    pub async fn create_operator(&self, email: &str, password: &str, name: &str) -> Result<User, AppError> {
-        let email = Email::parse(email).map_err(|e| AppError::Validation(vec![text_error("/email", e)]))?;
-        let password = Password::parse(password).map_err(|e| AppError::Validation(vec![text_error("/password", e)]))?;
+    pub async fn create_operator(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+    ) -> Result<User, AppError> {
+        let email =
+            Email::parse(email).map_err(|e| AppError::Validation(vec![text_error("/email", e)]))?;
+        let password = Password::parse(password)
+            .map_err(|e| AppError::Validation(vec![text_error("/password", e)]))?;
         let hash = hash_password(password).await?;
-        let user = NewUser { id: UserId::new(), email, name: name.to_owned(), password_hash: hash, verified: true, is_operator: true };
-        let ws = NewWorkspace { id: WorkspaceId::new(), name: "Operators".into(), plan: "enterprise".into() };
+        let user = NewUser {
+            id: UserId::new(),
+            email,
+            name: name.to_owned(),
+            password_hash: hash,
+            verified: true,
+            is_operator: true,
+        };
+        let ws = NewWorkspace {
+            id: WorkspaceId::new(),
+            name: "Operators".into(),
+            plan: "enterprise".into(),
+        };
         self.inner.store.create_user(&user, Some(&ws), now_ms()).await.map_err(|e| match e {
-            StoreError::Conflict(_) => AppError::field("/email", "email_taken", "an account with this email already exists"),
+            StoreError::Conflict(_) => AppError::field(
+                "/email",
+                "email_taken",
+                "an account with this email already exists",
+            ),
             other => other.into(),
         })
     }

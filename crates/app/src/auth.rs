@@ -89,8 +89,14 @@ impl Principal {
     pub fn require_manager(&self) -> Result<(), AppError> {
         match self.role() {
             Some(r) if r.can_manage() => Ok(()),
-            Some(_) => Err(AppError::forbidden("owner_or_admin_required", "only owners and admins can do this")),
-            None => Err(AppError::forbidden("user_required", "this action needs a signed-in user, not an API key")),
+            Some(_) => Err(AppError::forbidden(
+                "owner_or_admin_required",
+                "only owners and admins can do this",
+            )),
+            None => Err(AppError::forbidden(
+                "user_required",
+                "this action needs a signed-in user, not an API key",
+            )),
         }
     }
 }
@@ -99,9 +105,15 @@ impl Principal {
 pub fn role_permissions(role: Role) -> Permissions {
     match role {
         Role::Owner | Role::Admin => Permissions::all(),
-        Role::Member => [Permission::Read, Permission::Write, Permission::Chat, Permission::Upload, Permission::Config]
-            .into_iter()
-            .collect(),
+        Role::Member => [
+            Permission::Read,
+            Permission::Write,
+            Permission::Chat,
+            Permission::Upload,
+            Permission::Config,
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -170,7 +182,12 @@ fn fresh<T: Clone>(entry: Option<(T, Instant)>) -> Option<T> {
 impl App {
     /// Authenticates `Authorization: Bearer <credential>`; `workspace` is the optional
     /// `EchoForge-Workspace` header (users in several workspaces pick one per request).
-    pub async fn authenticate(&self, credential: &str, workspace: Option<&str>, ip: Option<IpAddr>) -> Result<Principal, AppError> {
+    pub async fn authenticate(
+        &self,
+        credential: &str,
+        workspace: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, AppError> {
         if credential.starts_with(crate::keys::KEY_PREFIX) {
             self.authenticate_key(credential, workspace, ip).await
         } else {
@@ -178,7 +195,12 @@ impl App {
         }
     }
 
-    async fn authenticate_key(&self, secret: &str, workspace: Option<&str>, ip: Option<IpAddr>) -> Result<Principal, AppError> {
+    async fn authenticate_key(
+        &self,
+        secret: &str,
+        workspace: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, AppError> {
         let digest = token::digest(secret);
         let caches = &self.inner.caches;
         let key = match fresh(caches.keys.get(&digest)) {
@@ -189,14 +211,22 @@ impl App {
                 k
             }
         };
-        let key = key.ok_or_else(|| AppError::unauthorized("invalid_api_key", "the API key is invalid or revoked"))?;
+        let key = key.ok_or_else(|| {
+            AppError::unauthorized("invalid_api_key", "the API key is invalid or revoked")
+        })?;
         if let Some(ws) = workspace
             && ws != key.workspace_id.to_string()
         {
-            return Err(AppError::forbidden("workspace_mismatch", "this API key belongs to another workspace"));
+            return Err(AppError::forbidden(
+                "workspace_mismatch",
+                "this API key belongs to another workspace",
+            ));
         }
         if !ip_allowed(&key.ip_allowlist, ip) {
-            return Err(AppError::forbidden("ip_not_allowed", "requests with this API key are not allowed from this address"));
+            return Err(AppError::forbidden(
+                "ip_not_allowed",
+                "requests with this API key are not allowed from this address",
+            ));
         }
         caches.last_used.lock().insert(key.id, now_ms());
         Ok(Principal {
@@ -206,18 +236,34 @@ impl App {
         })
     }
 
-    async fn authenticate_access_token(&self, token: &str, workspace: Option<&str>) -> Result<Principal, AppError> {
-        let claims: AccessClaims = self.inner.signer.verify(token, now_ms()).map_err(|e| match e {
-            SignedTokenError::Expired => AppError::unauthorized("token_expired", "the access token has expired; refresh it"),
-            _ => AppError::unauthorized("invalid_token", "the access token is invalid"),
-        })?;
+    async fn authenticate_access_token(
+        &self,
+        token: &str,
+        workspace: Option<&str>,
+    ) -> Result<Principal, AppError> {
+        let claims: AccessClaims =
+            self.inner.signer.verify(token, now_ms()).map_err(|e| match e {
+                SignedTokenError::Expired => AppError::unauthorized(
+                    "token_expired",
+                    "the access token has expired; refresh it",
+                ),
+                _ => AppError::unauthorized("invalid_token", "the access token is invalid"),
+            })?;
         if !self.session_active(claims.sid).await? {
-            return Err(AppError::unauthorized("session_revoked", "this session has been signed out"));
+            return Err(AppError::unauthorized(
+                "session_revoked",
+                "this session has been signed out",
+            ));
         }
         let memberships = self.memberships(claims.sub).await?;
         let chosen = match workspace {
-            Some(ws) => memberships.iter().find(|m| m.workspace_id.to_string() == ws).ok_or(AppError::NotFound { what: "workspace" })?,
-            None => memberships.first().ok_or_else(|| AppError::forbidden("no_workspace", "you are not a member of any workspace"))?,
+            Some(ws) => memberships
+                .iter()
+                .find(|m| m.workspace_id.to_string() == ws)
+                .ok_or(AppError::NotFound { what: "workspace" })?,
+            None => memberships.first().ok_or_else(|| {
+                AppError::forbidden("no_workspace", "you are not a member of any workspace")
+            })?,
         };
         Ok(Principal {
             actor: Actor::User { user_id: claims.sub, session_id: claims.sid, role: chosen.role },
@@ -229,13 +275,14 @@ impl App {
     /// The user behind an access token, without choosing a workspace (for `/auth/me` and
     /// accepting invites, which work for users in no workspace yet).
     pub async fn authenticate_user(&self, token: &str) -> Result<(UserId, SessionId), AppError> {
-        let claims: AccessClaims = self
-            .inner
-            .signer
-            .verify(token, now_ms())
-            .map_err(|_| AppError::unauthorized("invalid_token", "the access token is invalid or expired"))?;
+        let claims: AccessClaims = self.inner.signer.verify(token, now_ms()).map_err(|_| {
+            AppError::unauthorized("invalid_token", "the access token is invalid or expired")
+        })?;
         if !self.session_active(claims.sid).await? {
-            return Err(AppError::unauthorized("session_revoked", "this session has been signed out"));
+            return Err(AppError::unauthorized(
+                "session_revoked",
+                "this session has been signed out",
+            ));
         }
         Ok((claims.sub, claims.sid))
     }
@@ -256,7 +303,10 @@ impl App {
         Ok(active)
     }
 
-    pub(crate) async fn memberships(&self, user: UserId) -> Result<Arc<Vec<MembershipSummary>>, AppError> {
+    pub(crate) async fn memberships(
+        &self,
+        user: UserId,
+    ) -> Result<Arc<Vec<MembershipSummary>>, AppError> {
         let caches = &self.inner.caches;
         if let Some(m) = fresh(caches.memberships.get(&user)) {
             return Ok(m);

@@ -47,29 +47,47 @@ pub fn validate_key_input(input: &CreateKeyInput) -> Result<Permissions, AppErro
     for (i, p) in input.permissions.iter().enumerate() {
         match p.parse::<Permission>() {
             Ok(p) => perms.insert(p),
-            Err(e) => errors.push(FieldError::new(&format!("/permissions/{i}"), "unknown_permission", e.to_string())),
+            Err(e) => errors.push(FieldError::new(
+                &format!("/permissions/{i}"),
+                "unknown_permission",
+                e.to_string(),
+            )),
         }
     }
-    for (path, v) in [("/rate_per_minute", input.rate_per_minute), ("/rate_per_day", input.rate_per_day)] {
+    for (path, v) in
+        [("/rate_per_minute", input.rate_per_minute), ("/rate_per_day", input.rate_per_day)]
+    {
         if v.is_some_and(|v| v < 1) {
             errors.push(FieldError::new(path, "out_of_range", "must be at least 1"));
         }
     }
     for (i, cidr) in input.ip_allowlist.iter().enumerate() {
         if cidr.parse::<ipnet::IpNet>().is_err() && cidr.parse::<IpAddr>().is_err() {
-            errors.push(FieldError::new(&format!("/ip_allowlist/{i}"), "invalid_cidr", "must be an IP address or CIDR block"));
+            errors.push(FieldError::new(
+                &format!("/ip_allowlist/{i}"),
+                "invalid_cidr",
+                "must be an IP address or CIDR block",
+            ));
         }
     }
     if errors.is_empty() { Ok(perms) } else { Err(AppError::Validation(errors)) }
 }
 
 impl App {
-    pub async fn create_api_key(&self, p: &Principal, input: CreateKeyInput, ip: Option<IpAddr>) -> Result<CreatedKey, AppError> {
+    pub async fn create_api_key(
+        &self,
+        p: &Principal,
+        input: CreateKeyInput,
+        ip: Option<IpAddr>,
+    ) -> Result<CreatedKey, AppError> {
         p.require(Permission::Admin)?;
         let permissions = validate_key_input(&input)?;
         // A key cannot grant what its creator does not hold.
         if let Some(missing) = permissions.iter().find(|perm| !p.can(*perm)) {
-            return Err(AppError::forbidden("permission_denied", format!("you cannot grant `{}`", missing.as_str())));
+            return Err(AppError::forbidden(
+                "permission_denied",
+                format!("you cannot grant `{}`", missing.as_str()),
+            ));
         }
         let secret = token::generate(KEY_PREFIX);
         let new = NewApiKey {
@@ -103,9 +121,18 @@ impl App {
         Ok(self.inner.store.list_api_keys(&p.scope(), None).await?)
     }
 
-    pub async fn revoke_api_key(&self, p: &Principal, id: ApiKeyId, ip: Option<IpAddr>) -> Result<(), AppError> {
+    pub async fn revoke_api_key(
+        &self,
+        p: &Principal,
+        id: ApiKeyId,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AppError> {
         p.require(Permission::Admin)?;
-        self.inner.store.revoke_api_key(&p.scope(), id, now_ms()).await.map_err(AppError::from_store("API key"))?;
+        self.inner
+            .store
+            .revoke_api_key(&p.scope(), id, now_ms())
+            .await
+            .map_err(AppError::from_store("API key"))?;
         // The key cache is keyed by digest, which we do not have here: drop all entries.
         self.inner.caches.forget_key(None);
         self.audit(NewAuditEvent {

@@ -10,8 +10,8 @@ mod error;
 mod keys;
 mod limiter;
 pub mod mail;
-mod workspace;
 pub mod worker;
+mod workspace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,9 +81,15 @@ struct Inner {
 }
 
 impl App {
-    pub fn new(store: Store, keyring: Arc<Keyring>, mailer: Arc<dyn Mailer>, config: AppConfig) -> Self {
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        mailer: Arc<dyn Mailer>,
+        config: AppConfig,
+    ) -> Self {
         let signer = Signer::new(&keyring.derive("access-token"));
-        let account_failures = FailureLimiter::new(config.login_failures_per_account, config.login_window);
+        let account_failures =
+            FailureLimiter::new(config.login_failures_per_account, config.login_window);
         let ip_failures = FailureLimiter::new(config.login_failures_per_ip, config.login_window);
         Self {
             inner: Arc::new(Inner {

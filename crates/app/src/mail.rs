@@ -46,7 +46,10 @@ pub trait Mailer: Send + Sync {
 }
 
 fn build(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
-    let to: Mailbox = mail.to.parse().map_err(|e: lettre::address::AddressError| MailError::Address(e.to_string()))?;
+    let to: Mailbox = mail
+        .to
+        .parse()
+        .map_err(|e: lettre::address::AddressError| MailError::Address(e.to_string()))?;
     Message::builder()
         .from(from.clone())
         .to(to)
@@ -65,7 +68,12 @@ pub struct OutboxMailer {
 impl OutboxMailer {
     pub fn new(dir: PathBuf, from: &str) -> Result<Self, MailError> {
         std::fs::create_dir_all(&dir).map_err(|e| MailError::Outbox(e.to_string()))?;
-        Ok(Self { dir, from: from.parse().map_err(|e: lettre::address::AddressError| MailError::Address(e.to_string()))? })
+        Ok(Self {
+            dir,
+            from: from
+                .parse()
+                .map_err(|e: lettre::address::AddressError| MailError::Address(e.to_string()))?,
+        })
     }
 }
 
@@ -76,7 +84,9 @@ impl Mailer for OutboxMailer {
         let name = format!("{}-{}.eml", now_ms(), domain::JobId::new());
         let tmp = self.dir.join(format!(".{name}.tmp"));
         tokio::fs::write(&tmp, &bytes).await.map_err(|e| MailError::Outbox(e.to_string()))?;
-        tokio::fs::rename(&tmp, self.dir.join(&name)).await.map_err(|e| MailError::Outbox(e.to_string()))?;
+        tokio::fs::rename(&tmp, self.dir.join(&name))
+            .await
+            .map_err(|e| MailError::Outbox(e.to_string()))?;
         tracing::info!(to = %mail.to, subject = %mail.subject, file = %name, link = mail.link.as_deref().unwrap_or(""), "mail written to the outbox (no SMTP server configured)");
         Ok(())
     }
@@ -90,8 +100,15 @@ pub struct SmtpMailer {
 
 impl SmtpMailer {
     pub fn new(url: &str, from: &str) -> Result<Self, MailError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| MailError::Smtp(e.to_string()))?.build();
-        Ok(Self { transport, from: from.parse().map_err(|e: lettre::address::AddressError| MailError::Address(e.to_string()))? })
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| MailError::Smtp(e.to_string()))?
+            .build();
+        Ok(Self {
+            transport,
+            from: from
+                .parse()
+                .map_err(|e: lettre::address::AddressError| MailError::Address(e.to_string()))?,
+        })
     }
 }
 
@@ -131,10 +148,18 @@ impl App {
     /// Delivers one queued message (the mail job handler).
     pub async fn deliver_mail_job(&self, payload: &str) -> Result<(), crate::worker::JobError> {
         use crate::worker::JobError;
-        let value: serde_json::Value = serde_json::from_str(payload).map_err(|e| JobError::Permanent(e.to_string()))?;
-        let sealed = value["sealed"].as_str().ok_or_else(|| JobError::Permanent("mail job without a sealed body".into()))?;
-        let json = self.inner.keyring.open(sealed, "mail").map_err(|e| JobError::Permanent(e.to_string()))?;
-        let mail: Mail = serde_json::from_slice(&json).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(payload).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let sealed = value["sealed"]
+            .as_str()
+            .ok_or_else(|| JobError::Permanent("mail job without a sealed body".into()))?;
+        let json = self
+            .inner
+            .keyring
+            .open(sealed, "mail")
+            .map_err(|e| JobError::Permanent(e.to_string()))?;
+        let mail: Mail =
+            serde_json::from_slice(&json).map_err(|e| JobError::Permanent(e.to_string()))?;
         self.inner.mailer.deliver(&mail).await.map_err(|e| match e {
             MailError::Address(_) | MailError::Build(_) => JobError::Permanent(e.to_string()),
             other => JobError::Retry(other.to_string()),

@@ -22,7 +22,8 @@ pub enum JobError {
 }
 
 /// Runs one job.
-pub type Handler = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>> + Send + Sync>;
 
 /// A worker's settings.
 #[derive(Clone)]
@@ -35,7 +36,13 @@ pub struct WorkerSpec {
 
 /// Spawns `spec.concurrency` workers on `queue`; they stop when `shutdown` turns true, after
 /// giving back their leases. Returns their join handles.
-pub fn spawn(store: Store, owner: String, spec: WorkerSpec, handler: Handler, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn(
+    store: Store,
+    owner: String,
+    spec: WorkerSpec,
+    handler: Handler,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..spec.concurrency)
         .map(|i| {
             let store = store.clone();
@@ -48,7 +55,13 @@ pub fn spawn(store: Store, owner: String, spec: WorkerSpec, handler: Handler, sh
         .collect()
 }
 
-async fn run(store: Store, owner: String, spec: WorkerSpec, handler: Handler, mut shutdown: watch::Receiver<bool>) {
+async fn run(
+    store: Store,
+    owner: String,
+    spec: WorkerSpec,
+    handler: Handler,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let lease_ms = spec.lease.as_millis() as i64;
     loop {
         if *shutdown.borrow() {
@@ -99,9 +112,15 @@ async fn run(store: Store, owner: String, spec: WorkerSpec, handler: Handler, mu
             Some(Err(err)) => {
                 let permanent = matches!(err, JobError::Permanent(_));
                 match store.fail_job(id, &owner, &err.to_string(), permanent, now_ms()).await {
-                    Ok(JobStatus::Dead) => tracing::error!(job = %id, %kind, error = %err, "job failed for good"),
-                    Ok(_) => tracing::warn!(job = %id, %kind, error = %err, "job failed; will retry"),
-                    Err(e) => tracing::error!(job = %id, error = %e, "could not record a job failure"),
+                    Ok(JobStatus::Dead) => {
+                        tracing::error!(job = %id, %kind, error = %err, "job failed for good")
+                    }
+                    Ok(_) => {
+                        tracing::warn!(job = %id, %kind, error = %err, "job failed; will retry")
+                    }
+                    Err(e) => {
+                        tracing::error!(job = %id, error = %e, "could not record a job failure")
+                    }
                 }
             }
         }

@@ -45,7 +45,14 @@ fn check_len(path: &str, v: &Option<Option<String>>, max: usize, errors: &mut Ve
 }
 
 impl App {
-    fn audit_by(&self, p: &Principal, action: &'static str, target: String, ip: Option<IpAddr>, detail: serde_json::Value) -> NewAuditEvent {
+    fn audit_by(
+        &self,
+        p: &Principal,
+        action: &'static str,
+        target: String,
+        ip: Option<IpAddr>,
+        detail: serde_json::Value,
+    ) -> NewAuditEvent {
         NewAuditEvent {
             workspace_id: Some(p.workspace_id),
             actor_user_id: p.user_id(),
@@ -62,7 +69,11 @@ impl App {
         self.inner.store.get_workspace(&p.scope()).await.map_err(AppError::from_store("workspace"))
     }
 
-    pub async fn update_workspace(&self, p: &Principal, input: ProfileInput) -> Result<Workspace, AppError> {
+    pub async fn update_workspace(
+        &self,
+        p: &Principal,
+        input: ProfileInput,
+    ) -> Result<Workspace, AppError> {
         p.require_manager()?;
         let mut errors = Vec::new();
         if let Some(name) = &input.name {
@@ -95,30 +106,69 @@ impl App {
         Ok(self.inner.store.list_members(&p.scope()).await?)
     }
 
-    pub async fn change_member_role(&self, p: &Principal, user: UserId, role: Role, ip: Option<IpAddr>) -> Result<Member, AppError> {
+    pub async fn change_member_role(
+        &self,
+        p: &Principal,
+        user: UserId,
+        role: Role,
+        ip: Option<IpAddr>,
+    ) -> Result<Member, AppError> {
         p.require_manager()?;
         // Only owners make or unmake owners.
         if p.role() != Some(Role::Owner) {
-            let current = self.inner.store.list_members(&p.scope()).await?.into_iter().find(|m| m.user_id == user);
+            let current = self
+                .inner
+                .store
+                .list_members(&p.scope())
+                .await?
+                .into_iter()
+                .find(|m| m.user_id == user);
             if role == Role::Owner || current.is_some_and(|m| m.role == Role::Owner) {
-                return Err(AppError::forbidden("owner_required", "only owners can grant or remove the owner role"));
+                return Err(AppError::forbidden(
+                    "owner_required",
+                    "only owners can grant or remove the owner role",
+                ));
             }
         }
-        let member = self.inner.store.set_member_role(&p.scope(), user, role, now_ms()).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound { what: "member" },
-            other => other.into(),
-        })?;
+        let member =
+            self.inner.store.set_member_role(&p.scope(), user, role, now_ms()).await.map_err(
+                |e| match e {
+                    StoreError::NotFound => AppError::NotFound { what: "member" },
+                    other => other.into(),
+                },
+            )?;
         self.inner.caches.forget_memberships(user);
-        self.audit(self.audit_by(p, "member.role_changed", user.to_string(), ip, serde_json::json!({"role": role}))).await;
+        self.audit(self.audit_by(
+            p,
+            "member.role_changed",
+            user.to_string(),
+            ip,
+            serde_json::json!({"role": role}),
+        ))
+        .await;
         Ok(member)
     }
 
-    pub async fn remove_member(&self, p: &Principal, user: UserId, ip: Option<IpAddr>) -> Result<(), AppError> {
+    pub async fn remove_member(
+        &self,
+        p: &Principal,
+        user: UserId,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AppError> {
         p.require_manager()?;
         if p.role() != Some(Role::Owner) {
-            let target = self.inner.store.list_members(&p.scope()).await?.into_iter().find(|m| m.user_id == user);
+            let target = self
+                .inner
+                .store
+                .list_members(&p.scope())
+                .await?
+                .into_iter()
+                .find(|m| m.user_id == user);
             if target.is_some_and(|m| m.role == Role::Owner) {
-                return Err(AppError::forbidden("owner_required", "only owners can remove an owner"));
+                return Err(AppError::forbidden(
+                    "owner_required",
+                    "only owners can remove an owner",
+                ));
             }
         }
         self.inner.store.remove_member(&p.scope(), user, now_ms()).await.map_err(|e| match e {
@@ -126,28 +176,50 @@ impl App {
             other => other.into(),
         })?;
         self.inner.caches.forget_memberships(user);
-        self.audit(self.audit_by(p, "member.removed", user.to_string(), ip, serde_json::json!({}))).await;
+        self.audit(self.audit_by(p, "member.removed", user.to_string(), ip, serde_json::json!({})))
+            .await;
         Ok(())
     }
 
     /// Invites someone by email; the link is emailed and valid for 7 days.
-    pub async fn invite(&self, p: &Principal, email: &str, role: Role, ip: Option<IpAddr>) -> Result<Invite, AppError> {
+    pub async fn invite(
+        &self,
+        p: &Principal,
+        email: &str,
+        role: Role,
+        ip: Option<IpAddr>,
+    ) -> Result<Invite, AppError> {
         p.require_manager()?;
-        let email = Email::parse(email).map_err(|e| AppError::Validation(vec![text_error("/email", e)]))?;
+        let email =
+            Email::parse(email).map_err(|e| AppError::Validation(vec![text_error("/email", e)]))?;
         if role == Role::Owner && p.role() != Some(Role::Owner) {
             return Err(AppError::forbidden("owner_required", "only owners can invite owners"));
         }
         let scope = p.scope();
         if self.inner.store.is_member_email(&scope, email.as_str()).await? {
-            return Err(AppError::conflict("already_member", "this person is already a member of the workspace"));
+            return Err(AppError::conflict(
+                "already_member",
+                "this person is already a member of the workspace",
+            ));
         }
         let secret = token::generate("inv_");
         let now = now_ms();
-        let inviter = p.user_id().ok_or_else(|| AppError::forbidden("user_required", "invites are sent by people"))?;
+        let inviter = p
+            .user_id()
+            .ok_or_else(|| AppError::forbidden("user_required", "invites are sent by people"))?;
         let invite = self
             .inner
             .store
-            .create_invite(&scope, InviteId::new(), email.as_str(), role, &token::digest(&secret), inviter, now + ttl_ms(self.inner.config.invite_ttl), now)
+            .create_invite(
+                &scope,
+                InviteId::new(),
+                email.as_str(),
+                role,
+                &token::digest(&secret),
+                inviter,
+                now + ttl_ms(self.inner.config.invite_ttl),
+                now,
+            )
             .await?;
         let workspace = self.inner.store.get_workspace(&scope).await?;
         let link = format!("{}/invites/{secret}", self.inner.config.public_url);
@@ -158,7 +230,14 @@ impl App {
             link: Some(link),
         })
         .await?;
-        self.audit(self.audit_by(p, "invite.sent", invite.id.to_string(), ip, serde_json::json!({"email": email, "role": role}))).await;
+        self.audit(self.audit_by(
+            p,
+            "invite.sent",
+            invite.id.to_string(),
+            ip,
+            serde_json::json!({"email": email, "role": role}),
+        ))
+        .await;
         Ok(invite)
     }
 
@@ -167,56 +246,105 @@ impl App {
         Ok(self.inner.store.list_pending_invites(&p.scope(), now_ms()).await?)
     }
 
-    pub async fn revoke_invite(&self, p: &Principal, id: InviteId, ip: Option<IpAddr>) -> Result<(), AppError> {
+    pub async fn revoke_invite(
+        &self,
+        p: &Principal,
+        id: InviteId,
+        ip: Option<IpAddr>,
+    ) -> Result<(), AppError> {
         p.require_manager()?;
-        self.inner.store.revoke_invite(&p.scope(), id, now_ms()).await.map_err(AppError::from_store("invite"))?;
-        self.audit(self.audit_by(p, "invite.revoked", id.to_string(), ip, serde_json::json!({}))).await;
+        self.inner
+            .store
+            .revoke_invite(&p.scope(), id, now_ms())
+            .await
+            .map_err(AppError::from_store("invite"))?;
+        self.audit(self.audit_by(p, "invite.revoked", id.to_string(), ip, serde_json::json!({})))
+            .await;
         Ok(())
     }
 
     /// Accepts an invite, for a signed-in user whose email matches, or by creating the account
     /// (verified: the invite link proved the address).
-    pub async fn accept_invite(&self, secret: &str, input: InviteAcceptInput, ip: Option<IpAddr>) -> Result<(Invite, UserId), AppError> {
+    pub async fn accept_invite(
+        &self,
+        secret: &str,
+        input: InviteAcceptInput,
+        ip: Option<IpAddr>,
+    ) -> Result<(Invite, UserId), AppError> {
         let digest = token::digest(secret);
         let now = now_ms();
         let invalid = || AppError::NotFound { what: "invite" };
         let invite = self.inner.store.find_invite_by_token(&digest).await?.ok_or_else(invalid)?;
         if invite.accepted_at.is_some() || invite.revoked_at.is_some() {
-            return Err(AppError::conflict("invite_used", "this invite has already been used or was revoked"));
+            return Err(AppError::conflict(
+                "invite_used",
+                "this invite has already been used or was revoked",
+            ));
         }
         if invite.expires_at <= now {
-            return Err(AppError::bad_request("invite_expired", "this invite has expired; ask for a new one"));
+            return Err(AppError::bad_request(
+                "invite_expired",
+                "this invite has expired; ask for a new one",
+            ));
         }
         let user_id = match input {
             InviteAcceptInput::ExistingUser(user) => {
-                let row = self.inner.store.get_user(user).await.map_err(AppError::from_store("user"))?;
+                let row =
+                    self.inner.store.get_user(user).await.map_err(AppError::from_store("user"))?;
                 if row.email != invite.email {
-                    return Err(AppError::forbidden("invite_email_mismatch", "this invite was sent to another email address"));
+                    return Err(AppError::forbidden(
+                        "invite_email_mismatch",
+                        "this invite was sent to another email address",
+                    ));
                 }
                 row.id
             }
             InviteAcceptInput::NewUser { name, password } => {
                 let mut errors = Vec::new();
                 let name = crate::accounts::required_text("/name", &name, 200, &mut errors);
-                let password = Password::parse(&password).map_err(|e| errors.push(text_error("/password", e))).ok();
-                let (Some(password), true) = (password, errors.is_empty()) else { return Err(AppError::Validation(errors)) };
-                let hash = tokio::task::spawn_blocking(move || vault::password::hash(password.expose()))
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))??;
-                let email = Email::parse(&invite.email).map_err(|e| AppError::Internal(e.to_string()))?;
-                let user = NewUser { id: UserId::new(), email, name, password_hash: hash, verified: true, is_operator: false };
-                let row = self.inner.store.create_user(&user, None, now).await.map_err(|e| match e {
-                    StoreError::Conflict(_) => AppError::conflict("account_exists", "an account with this email exists; sign in and accept the invite"),
-                    other => other.into(),
-                })?;
+                let password = Password::parse(&password)
+                    .map_err(|e| errors.push(text_error("/password", e)))
+                    .ok();
+                let (Some(password), true) = (password, errors.is_empty()) else {
+                    return Err(AppError::Validation(errors));
+                };
+                let hash =
+                    tokio::task::spawn_blocking(move || vault::password::hash(password.expose()))
+                        .await
+                        .map_err(|e| AppError::Internal(e.to_string()))??;
+                let email =
+                    Email::parse(&invite.email).map_err(|e| AppError::Internal(e.to_string()))?;
+                let user = NewUser {
+                    id: UserId::new(),
+                    email,
+                    name,
+                    password_hash: hash,
+                    verified: true,
+                    is_operator: false,
+                };
+                let row =
+                    self.inner.store.create_user(&user, None, now).await.map_err(|e| match e {
+                        StoreError::Conflict(_) => AppError::conflict(
+                            "account_exists",
+                            "an account with this email exists; sign in and accept the invite",
+                        ),
+                        other => other.into(),
+                    })?;
                 row.id
             }
         };
-        let accepted = self.inner.store.accept_invite(&digest, user_id, now).await.map_err(|e| match e {
-            StoreError::Conflict(_) => AppError::conflict("already_member", "you are already a member of this workspace"),
-            StoreError::NotFound => AppError::conflict("invite_used", "this invite has already been used or was revoked"),
-            other => other.into(),
-        })?;
+        let accepted =
+            self.inner.store.accept_invite(&digest, user_id, now).await.map_err(|e| match e {
+                StoreError::Conflict(_) => AppError::conflict(
+                    "already_member",
+                    "you are already a member of this workspace",
+                ),
+                StoreError::NotFound => AppError::conflict(
+                    "invite_used",
+                    "this invite has already been used or was revoked",
+                ),
+                other => other.into(),
+            })?;
         self.inner.caches.forget_memberships(user_id);
         self.audit(NewAuditEvent {
             workspace_id: Some(accepted.workspace_id),
@@ -241,7 +369,13 @@ impl App {
         Ok((accepted, user_id))
     }
 
-    pub async fn audit_events(&self, p: &Principal, action: Option<&str>, cursor: Option<&str>, limit: Option<u32>) -> Result<store::Page<store::AuditEvent>, AppError> {
+    pub async fn audit_events(
+        &self,
+        p: &Principal,
+        action: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<store::Page<store::AuditEvent>, AppError> {
         p.require(domain::Permission::Admin)?;
         if p.user_id().is_some() {
             p.require_manager()?;

@@ -3,9 +3,9 @@
 //!
 //! Everything here is cheap to copy or clone and safe to put on the hot path.
 
+pub mod access;
 pub mod ids;
 pub mod text;
-pub mod access;
 pub mod time;
 
 pub use access::{Permission, Permissions, Role, UnknownName};

@@ -167,7 +167,8 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@ex..com"]
+        for bad in
+            ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@ex..com"]
         {
             assert_eq!(Email::parse(bad), Err(TextError::InvalidEmail), "{bad}");
         }

@@ -144,8 +144,15 @@ impl Settings {
         }
         if let Some(url) = &self.database.url {
             let u = url.expose_secret();
-            if !(u.is_empty() || u.starts_with("postgres://") || u.starts_with("postgresql://") || u.starts_with("sqlite:")) {
-                bail!("database.url must be a postgres:// or sqlite: URL (got `{}`)", store::redact_url(u));
+            if !(u.is_empty()
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.starts_with("sqlite:"))
+            {
+                bail!(
+                    "database.url must be a postgres:// or sqlite: URL (got `{}`)",
+                    store::redact_url(u)
+                );
             }
         }
         if let Some(url) = &self.smtp.url {
@@ -167,7 +174,9 @@ impl Settings {
     }
 
     pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.server.bind.parse().with_context(|| format!("server.bind `{}` is not an address like 127.0.0.1:8080", self.server.bind))
+        self.server.bind.parse().with_context(|| {
+            format!("server.bind `{}` is not an address like 127.0.0.1:8080", self.server.bind)
+        })
     }
 
     /// The database URL: the configured one, or SQLite in the data directory.
@@ -179,11 +188,17 @@ impl Settings {
     }
 
     pub fn public_url(&self, bound: SocketAddr) -> String {
-        self.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}")).trim_end_matches('/').to_owned()
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
 mod tests {
     use super::*;
 
@@ -193,15 +208,23 @@ mod tests {
             jail.create_file("echoforge.toml", "data_dir = \"/from-file\"\n[server]\nbind = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n")?;
             jail.set_env("ECHOFORGE__SERVER__BIND", "127.0.0.1:9100");
             jail.set_env("ECHOFORGE__DATABASE__URL", "postgres://u:hunter2@db/ef");
-            let s = Settings::load(Some(Path::new("echoforge.toml")), &CliOverrides::default()).unwrap();
+            let s = Settings::load(Some(Path::new("echoforge.toml")), &CliOverrides::default())
+                .unwrap();
             assert_eq!(s.server.bind, "127.0.0.1:9100", "env beats file");
             assert_eq!(s.server.max_body_bytes, 4096, "file beats defaults");
             assert_eq!(s.data_dir, PathBuf::from("/from-file"));
             assert_eq!(s.server.request_timeout_secs, 30, "defaults fill the rest");
             assert!(!format!("{s:?}").contains("hunter2"), "secrets are redacted in Debug");
-            let cli = CliOverrides { bind: Some("127.0.0.1:9200".into()), data_dir: Some("/from-cli".into()) };
+            let cli = CliOverrides {
+                bind: Some("127.0.0.1:9200".into()),
+                data_dir: Some("/from-cli".into()),
+            };
             let s = Settings::load(Some(Path::new("echoforge.toml")), &cli).unwrap();
-            assert_eq!((s.server.bind.as_str(), s.data_dir.as_path()), ("127.0.0.1:9200", Path::new("/from-cli")), "CLI beats env");
+            assert_eq!(
+                (s.server.bind.as_str(), s.data_dir.as_path()),
+                ("127.0.0.1:9200", Path::new("/from-cli")),
+                "CLI beats env"
+            );
             Ok(())
         });
     }
@@ -226,6 +249,12 @@ mod tests {
 
     #[test]
     fn a_missing_config_file_is_an_error() {
-        assert!(Settings::load(Some(Path::new("/nonexistent/echoforge.toml")), &CliOverrides::default()).is_err());
+        assert!(
+            Settings::load(
+                Some(Path::new("/nonexistent/echoforge.toml")),
+                &CliOverrides::default()
+            )
+            .is_err()
+        );
     }
 }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use echoforge::config::{CliOverrides, Settings};
 
 #[derive(Parser)]
-#[command(name = "echoforge", version, about = "EchoForge: build and run your AI team, in one binary.")]
+#[command(
+    name = "echoforge",
+    version,
+    about = "EchoForge: build and run your AI team, in one binary."
+)]
 struct Cli {
     /// Configuration file (TOML). Environment variables `ECHOFORGE__SECTION__KEY` override it.
     #[arg(long, global = true, env = "ECHOFORGE_CONFIG")]
@@ -69,9 +73,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             std::fs::create_dir_all(&settings.data_dir)?;
-            let store = store::Store::connect(&settings.database_url(), &store::StoreOptions::default())
-                .await
-                .context("could not migrate the database")?;
+            let store =
+                store::Store::connect(&settings.database_url(), &store::StoreOptions::default())
+                    .await
+                    .context("could not migrate the database")?;
             println!("migrations applied ({:?})", store.backend());
             Ok(())
         }
@@ -82,14 +87,24 @@ async fn main() -> anyhow::Result<()> {
 async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::CreateOperator { email, name, password } => {
-            let server = echoforge::build(Settings { server: echoforge::config::ServerSettings { bind: "127.0.0.1:0".into(), ..settings.server.clone() }, ..settings }).await?;
+            let server = echoforge::build(Settings {
+                server: echoforge::config::ServerSettings {
+                    bind: "127.0.0.1:0".into(),
+                    ..settings.server.clone()
+                },
+                ..settings
+            })
+            .await?;
             match server.app.create_operator(&email, &password, &name).await {
                 Ok(user) => {
                     println!("operator {} created ({})", user.email, user.id);
                     Ok(())
                 }
                 Err(app::AppError::Validation(errors)) => {
-                    let msgs: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.path.trim_start_matches('/'), e.message)).collect();
+                    let msgs: Vec<String> = errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.path.trim_start_matches('/'), e.message))
+                        .collect();
                     anyhow::bail!("could not create the operator: {}", msgs.join("; "))
                 }
                 Err(e) => anyhow::bail!("could not create the operator: {e}"),
@@ -98,14 +113,19 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
         AdminCommand::RotateMasterKey => {
             let path = settings.data_dir.join("master.key");
             let mut keyring = vault::Keyring::load(&path).context("no master key to rotate")?;
-            let store = store::Store::connect(&settings.database_url(), &store::StoreOptions::default()).await?;
+            let store =
+                store::Store::connect(&settings.database_url(), &store::StoreOptions::default())
+                    .await?;
             let new_id = keyring.rotate()?;
             let mut rewrapped = 0;
             for (id, payload) in store.sealed_job_payloads().await? {
                 let mut value: serde_json::Value = serde_json::from_str(&payload)?;
                 let Some(sealed) = value["sealed"].as_str() else { continue };
                 // An error here stops the rotation before old keys are dropped: nothing is lost.
-                if let Some(new) = keyring.rewrap(sealed).with_context(|| format!("could not re-wrap the secret of job {id}"))? {
+                if let Some(new) = keyring
+                    .rewrap(sealed)
+                    .with_context(|| format!("could not re-wrap the secret of job {id}"))?
+                {
                     value["sealed"] = serde_json::Value::String(new);
                     store.set_job_payload(id, &value.to_string()).await?;
                     rewrapped += 1;

@@ -28,8 +28,9 @@ pub struct Server {
 /// Opens the data directory, the keyring, the database (migrating it) and binds the port.
 pub async fn build(settings: Settings) -> anyhow::Result<Server> {
     let started = Instant::now();
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("could not create the data directory {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!("could not create the data directory {}", settings.data_dir.display())
+    })?;
     for sub in ["files", "outbox"] {
         std::fs::create_dir_all(settings.data_dir.join(sub))?;
     }
@@ -41,13 +42,22 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
             "GENERATED A NEW MASTER KEY. Every stored secret is encrypted with it: back this file up and keep it private (mode 0600). Losing it loses those secrets."
         );
     }
-    let store = Store::connect(&settings.database_url(), &StoreOptions { max_connections: settings.database.max_connections, ..Default::default() })
+    let store = Store::connect(
+        &settings.database_url(),
+        &StoreOptions { max_connections: settings.database.max_connections, ..Default::default() },
+    )
+    .await
+    .with_context(|| {
+        format!("could not open the database at {}", store::redact_url(&settings.database_url()))
+    })?;
+    let listener = TcpListener::bind(settings.bind_addr()?)
         .await
-        .with_context(|| format!("could not open the database at {}", store::redact_url(&settings.database_url())))?;
-    let listener = TcpListener::bind(settings.bind_addr()?).await.with_context(|| format!("could not listen on {}", settings.server.bind))?;
+        .with_context(|| format!("could not listen on {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
     let mailer: Arc<dyn Mailer> = match &settings.smtp.url {
-        Some(url) if !url.expose_secret().is_empty() => Arc::new(SmtpMailer::new(url.expose_secret(), &settings.smtp.from)?),
+        Some(url) if !url.expose_secret().is_empty() => {
+            Arc::new(SmtpMailer::new(url.expose_secret(), &settings.smtp.from)?)
+        }
         _ => Arc::new(OutboxMailer::new(settings.data_dir.join("outbox"), &settings.smtp.from)?),
     };
     let config = AppConfig {
@@ -66,7 +76,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
 impl Server {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish, stops the
     /// workers (giving back their job leases) and flushes batched writes.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Server { app, listener, addr, settings, started } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let workers = spawn_workers(&app, stop_rx.clone());
@@ -102,11 +115,12 @@ impl Server {
             shutdown.await;
             let _ = signal_tx.send(());
         });
-        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = signal_rx.await;
-                tracing::info!("shutting down: finishing in-flight requests");
-            });
+        let serve =
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = signal_rx.await;
+                    tracing::info!("shutting down: finishing in-flight requests");
+                });
         serve.await.context("the HTTP server failed")?;
         let _ = stop_tx.send(true);
         let join_all = async {
@@ -135,7 +149,12 @@ fn spawn_workers(app: &App, stop: watch::Receiver<bool>) -> Vec<tokio::task::Joi
     worker::spawn(
         app.store().clone(),
         owner,
-        WorkerSpec { queue: MAIL_QUEUE, concurrency: 2, lease: Duration::from_secs(60), idle_poll: Duration::from_millis(250) },
+        WorkerSpec {
+            queue: MAIL_QUEUE,
+            concurrency: 2,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(250),
+        },
         mail,
         stop,
     )

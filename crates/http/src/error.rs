@@ -61,7 +61,12 @@ impl ApiError {
     }
 }
 
-pub(crate) fn problem(status: StatusCode, code: &str, detail: String, errors: Vec<ProblemFieldError>) -> Response {
+pub(crate) fn problem(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Vec<ProblemFieldError>,
+) -> Response {
     let body = Problem {
         kind: format!("/problems/{code}"),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -71,7 +76,8 @@ pub(crate) fn problem(status: StatusCode, code: &str, detail: String, errors: Ve
         errors,
     };
     let mut resp = (status, Json(body)).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     resp
 }
 
@@ -83,21 +89,40 @@ impl IntoResponse for ApiError {
             E::Validation(errors) => (
                 "validation_failed",
                 "some fields are invalid; see `errors`".into(),
-                errors.iter().map(|e| ProblemFieldError { path: e.path.clone(), code: e.code.clone(), message: e.message.clone() }).collect(),
+                errors
+                    .iter()
+                    .map(|e| ProblemFieldError {
+                        path: e.path.clone(),
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                    })
+                    .collect(),
             ),
             E::BadRequest { code, message }
             | E::Unauthorized { code, message }
             | E::Forbidden { code, message }
             | E::Conflict { code, message } => (code, message.clone(), Vec::new()),
             E::NotFound { what } => ("not_found", format!("{what} not found"), Vec::new()),
-            E::RateLimited { retry_after_secs } => ("rate_limited", format!("too many attempts; retry in {retry_after_secs} seconds"), Vec::new()),
+            E::RateLimited { retry_after_secs } => (
+                "rate_limited",
+                format!("too many attempts; retry in {retry_after_secs} seconds"),
+                Vec::new(),
+            ),
             E::Unavailable(cause) => {
                 tracing::error!(%cause, "dependency unavailable");
-                ("unavailable", "the service is temporarily unavailable; try again shortly".into(), Vec::new())
+                (
+                    "unavailable",
+                    "the service is temporarily unavailable; try again shortly".into(),
+                    Vec::new(),
+                )
             }
             E::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                ("internal", "something went wrong on our side; it has been logged".into(), Vec::new())
+                (
+                    "internal",
+                    "something went wrong on our side; it has been logged".into(),
+                    Vec::new(),
+                )
             }
         };
         let mut resp = problem(status, code, detail, errors);
@@ -113,7 +138,16 @@ impl IntoResponse for ApiError {
 
 /// A panic in a handler becomes a generic 500 (the panic message goes to the log only).
 pub(crate) fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| err.downcast_ref::<String>().cloned()).unwrap_or_default();
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
     tracing::error!(panic = %msg, "handler panicked");
-    problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side; it has been logged".into(), Vec::new())
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on our side; it has been logged".into(),
+        Vec::new(),
+    )
 }

@@ -28,12 +28,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
         if !is_json {
-            return Err(problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as application/json".into(), Vec::new()));
+            return Err(problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json".into(),
+                Vec::new(),
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                problem(status, "body_too_large", "the request body is too large".into(), Vec::new())
+                problem(
+                    status,
+                    "body_too_large",
+                    "the request body is too large".into(),
+                    Vec::new(),
+                )
             } else {
                 problem(status, "unreadable_body", rejection.body_text(), Vec::new())
             }
@@ -44,11 +54,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Err(err) => {
                 let inner = err.inner();
                 if inner.is_syntax() || inner.is_eof() {
-                    return Err(problem(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}"), Vec::new()));
+                    return Err(problem(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        format!("the body is not valid JSON: {inner}"),
+                        Vec::new(),
+                    ));
                 }
                 let path = pointer(&err.path().to_string());
                 let message = clean_serde_message(&inner.to_string());
-                Err(ApiError(AppError::Validation(vec![FieldError::new(&path, "invalid", message)])).into_response())
+                Err(ApiError(AppError::Validation(vec![FieldError::new(
+                    &path, "invalid", message,
+                )]))
+                .into_response())
             }
         }
     }
@@ -92,17 +110,26 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError(AppError::unauthorized("missing_credentials", "send `Authorization: Bearer <token or API key>`")))?;
-    let value = value.to_str().map_err(|_| ApiError(AppError::unauthorized("invalid_credentials", "the Authorization header is not valid text")))?;
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError(AppError::unauthorized(
+            "missing_credentials",
+            "send `Authorization: Bearer <token or API key>`",
+        ))
+    })?;
+    let value = value.to_str().map_err(|_| {
+        ApiError(AppError::unauthorized(
+            "invalid_credentials",
+            "the Authorization header is not valid text",
+        ))
+    })?;
     value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError(AppError::unauthorized("invalid_credentials", "use the Bearer scheme")))
+        .ok_or_else(|| {
+            ApiError(AppError::unauthorized("invalid_credentials", "use the Bearer scheme"))
+        })
 }
 
 /// An authenticated caller inside a workspace (user token or API key).
@@ -132,7 +159,10 @@ impl FromRequestParts<AppState> for UserAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let credential = bearer(parts)?;
         if credential.starts_with("ef_") {
-            return Err(ApiError(AppError::forbidden("user_required", "this endpoint needs a signed-in user, not an API key")));
+            return Err(ApiError(AppError::forbidden(
+                "user_required",
+                "this endpoint needs a signed-in user, not an API key",
+            )));
         }
         let (user_id, session_id) = state.app.authenticate_user(credential).await?;
         Ok(UserAuth { user_id, session_id })
@@ -154,7 +184,11 @@ impl FromRequestParts<AppState> for MaybeUser {
 }
 
 /// Parses a typed id from a path segment; a malformed id is a 404 (it cannot exist).
-pub fn path_id<T>(raw: &str, what: &'static str, parse: impl Fn(&str) -> Result<T, domain::IdError>) -> Result<T, ApiError> {
+pub fn path_id<T>(
+    raw: &str,
+    what: &'static str,
+    parse: impl Fn(&str) -> Result<T, domain::IdError>,
+) -> Result<T, ApiError> {
     parse(raw).map_err(|_| ApiError(AppError::NotFound { what }))
 }
 

@@ -94,7 +94,10 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .fallback(routes::ops::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -79,6 +79,9 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
+/// session id, used_at, expires_at, user id, session revoked_at, session expires_at
+type RefreshRow = (String, Option<Millis>, Millis, String, Option<Millis>, Millis);
+
 macro_rules! user_columns {
     () => {
         "id, email, name, password_hash, email_verified_at, is_operator, created_at"
@@ -87,7 +90,12 @@ macro_rules! user_columns {
 
 impl Store {
     /// Creates a user and, if given, their first workspace with them as owner — atomically.
-    pub async fn create_user(&self, user: &NewUser, workspace: Option<&NewWorkspace>, now: Millis) -> Result<User> {
+    pub async fn create_user(
+        &self,
+        user: &NewUser,
+        workspace: Option<&NewWorkspace>,
+        now: Millis,
+    ) -> Result<User> {
         let verified_at = user.verified.then_some(now);
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -153,7 +161,13 @@ impl Store {
     }
 
     /// Sets a new password hash and revokes every session of the user except `keep`.
-    pub async fn set_password(&self, id: UserId, hash: &str, keep: Option<SessionId>, now: Millis) -> Result<()> {
+    pub async fn set_password(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+        now: Millis,
+    ) -> Result<()> {
         let keep = keep.map(|s| s.to_string()).unwrap_or_default();
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -181,7 +195,14 @@ impl Store {
     }
 
     /// Stores an emailed token's digest. Earlier unused tokens of the same purpose are voided.
-    pub async fn insert_email_token(&self, user: UserId, purpose: EmailPurpose, digest: &str, expires_at: Millis, now: Millis) -> Result<()> {
+    pub async fn insert_email_token(
+        &self,
+        user: UserId,
+        purpose: EmailPurpose,
+        digest: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<()> {
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE email_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
@@ -205,7 +226,12 @@ impl Store {
 
     /// Uses an emailed token once: returns its user if the token exists, has this purpose, is
     /// unused and unexpired; marks it used in the same statement.
-    pub async fn consume_email_token(&self, purpose: EmailPurpose, digest: &str, now: Millis) -> Result<Option<UserId>> {
+    pub async fn consume_email_token(
+        &self,
+        purpose: EmailPurpose,
+        digest: &str,
+        now: Millis,
+    ) -> Result<Option<UserId>> {
         let row: Option<(String,)> = on_db!(write self, pool => sqlx::query_as(
             "UPDATE email_tokens SET used_at = $3
              WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
@@ -215,11 +241,21 @@ impl Store {
             .bind(now)
             .fetch_optional(pool)
             .await)?;
-        row.map(|(id,)| UserId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        row.map(|(id,)| UserId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
     }
 
     /// Starts a session with its first refresh token.
-    pub async fn create_session(&self, id: SessionId, user: UserId, refresh_digest: &str, ip: Option<&str>, user_agent: Option<&str>, expires_at: Millis, now: Millis) -> Result<()> {
+    pub async fn create_session(
+        &self,
+        id: SessionId,
+        user: UserId,
+        refresh_digest: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<()> {
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO sessions (id, user_id, ip, user_agent, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -245,10 +281,16 @@ impl Store {
 
     /// Rotates a refresh token: the presented one is marked used and `new_digest` becomes the
     /// session's current token. Presenting an already-used token revokes the session.
-    pub async fn rotate_refresh_token(&self, digest: &str, new_digest: &str, new_expires_at: Millis, now: Millis) -> Result<RefreshOutcome> {
+    pub async fn rotate_refresh_token(
+        &self,
+        digest: &str,
+        new_digest: &str,
+        new_expires_at: Millis,
+        now: Millis,
+    ) -> Result<RefreshOutcome> {
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
-            let row: Option<(String, Option<Millis>, Millis, String, Option<Millis>, Millis)> = sqlx::query_as(
+            let row: Option<RefreshRow> = sqlx::query_as(
                 "SELECT r.session_id, r.used_at, r.expires_at, s.user_id, s.revoked_at, s.expires_at
                  FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1")
                 .bind(digest)

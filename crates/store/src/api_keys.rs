@@ -57,8 +57,14 @@ macro_rules! key_columns {
 }
 
 impl Store {
-    pub async fn create_api_key(&self, scope: &TenantScope, key: &NewApiKey, now: Millis) -> Result<ApiKey> {
-        let allow = serde_json::to_string(&key.ip_allowlist).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn create_api_key(
+        &self,
+        scope: &TenantScope,
+        key: &NewApiKey,
+        now: Millis,
+    ) -> Result<ApiKey> {
+        let allow = serde_json::to_string(&key.ip_allowlist)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO api_keys (id, workspace_id, agent_id, name, prefix, key_hash, permissions, rate_per_minute, rate_per_day, ip_allowlist, created_by, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ", key_columns!()))
             .bind(key.id.to_string())
@@ -79,7 +85,11 @@ impl Store {
     }
 
     /// Keys of the workspace (or of one agent), newest first, revoked ones included.
-    pub async fn list_api_keys(&self, scope: &TenantScope, agent: Option<AgentId>) -> Result<Vec<ApiKey>> {
+    pub async fn list_api_keys(
+        &self,
+        scope: &TenantScope,
+        agent: Option<AgentId>,
+    ) -> Result<Vec<ApiKey>> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", key_columns!(), " FROM api_keys WHERE workspace_id = $1 AND (($2 IS NULL AND agent_id IS NULL) OR agent_id = $2) ORDER BY id DESC"))
             .bind(scope.workspace_id().to_string())
             .bind(agent.map(|a| a.to_string()))
@@ -98,7 +108,12 @@ impl Store {
     }
 
     /// Revokes a key. Revoking a revoked key is `NotFound` (nothing changed).
-    pub async fn revoke_api_key(&self, scope: &TenantScope, id: ApiKeyId, now: Millis) -> Result<ApiKey> {
+    pub async fn revoke_api_key(
+        &self,
+        scope: &TenantScope,
+        id: ApiKeyId,
+        now: Millis,
+    ) -> Result<ApiKey> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL RETURNING ", key_columns!()))
             .bind(id.to_string())
             .bind(scope.workspace_id().to_string())

@@ -37,7 +37,8 @@ pub struct NewAuditEvent {
 
 impl Store {
     pub async fn record_audit(&self, event: &NewAuditEvent, now: Millis) -> Result<()> {
-        let detail = serde_json::to_string(&event.detail).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let detail =
+            serde_json::to_string(&event.detail).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         on_db!(write self, pool => sqlx::query(
             "INSERT INTO audit_events (id, workspace_id, actor_user_id, actor_key_id, action, target, ip, detail, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
@@ -56,7 +57,13 @@ impl Store {
     }
 
     /// The workspace's audit events, newest first, optionally filtered by action.
-    pub async fn list_audit(&self, scope: &TenantScope, action: Option<&str>, cursor: Option<AuditEventId>, limit: Option<u32>) -> Result<Page<AuditEvent>> {
+    pub async fn list_audit(
+        &self,
+        scope: &TenantScope,
+        action: Option<&str>,
+        cursor: Option<AuditEventId>,
+        limit: Option<u32>,
+    ) -> Result<Page<AuditEvent>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<AuditEvent> = on_db!(read self, pool => sqlx::query_as(
             "SELECT id, workspace_id, actor_user_id, actor_key_id, action, target, ip, detail, created_at FROM audit_events

@@ -100,17 +100,27 @@ impl Store {
 
     /// Leases the next ready job of `queue` for `lease_ms`: a queued job whose time has come,
     /// or a running job whose lease expired (its worker died). Attempts count leases.
-    pub async fn lease_job(&self, queue: &str, owner: &str, lease_ms: Millis, now: Millis) -> Result<Option<Job>> {
+    pub async fn lease_job(
+        &self,
+        queue: &str,
+        owner: &str,
+        lease_ms: Millis,
+        now: Millis,
+    ) -> Result<Option<Job>> {
         let sql: &'static str = match self.db {
             Db::Sqlite { .. } => concat!(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2, updated_at = $3 ",
                 "WHERE id = (SELECT id FROM jobs WHERE queue = $4 AND ((status = 'queued' AND run_at <= $3) OR (status = 'running' AND lease_until < $3)) ",
-                "ORDER BY run_at, id LIMIT 1) RETURNING ", job_columns!()),
+                "ORDER BY run_at, id LIMIT 1) RETURNING ",
+                job_columns!()
+            ),
             // SKIP LOCKED lets many workers lease concurrently without blocking each other.
             Db::Postgres(_) => concat!(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2, updated_at = $3 ",
                 "WHERE id = (SELECT id FROM jobs WHERE queue = $4 AND ((status = 'queued' AND run_at <= $3) OR (status = 'running' AND lease_until < $3)) ",
-                "ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ", job_columns!()),
+                "ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
+                job_columns!()
+            ),
         };
         on_db!(write self, pool => sqlx::query_as(sql)
             .bind(owner)
@@ -123,7 +133,13 @@ impl Store {
     }
 
     /// Extends a lease the caller still holds; `false` if it lost it.
-    pub async fn extend_job_lease(&self, id: JobId, owner: &str, lease_ms: Millis, now: Millis) -> Result<bool> {
+    pub async fn extend_job_lease(
+        &self,
+        id: JobId,
+        owner: &str,
+        lease_ms: Millis,
+        now: Millis,
+    ) -> Result<bool> {
         let n = on_db!(write self, pool => sqlx::query(
             "UPDATE jobs SET lease_until = $3, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
             .bind(id.to_string()).bind(owner).bind(now + lease_ms).bind(now)
@@ -143,7 +159,14 @@ impl Store {
 
     /// Records a failed attempt: the job is retried after a backoff, or is dead once it has used
     /// `max_attempts` (or when `permanent`). Returns the new status.
-    pub async fn fail_job(&self, id: JobId, owner: &str, error: &str, permanent: bool, now: Millis) -> Result<JobStatus> {
+    pub async fn fail_job(
+        &self,
+        id: JobId,
+        owner: &str,
+        error: &str,
+        permanent: bool,
+        now: Millis,
+    ) -> Result<JobStatus> {
         let error: String = error.chars().take(2_000).collect();
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -212,7 +235,9 @@ impl Store {
             "SELECT id, payload FROM jobs WHERE status IN ('queued', 'running') AND payload LIKE '%\"sealed\"%'")
             .fetch_all(pool).await)?;
         rows.into_iter()
-            .map(|(id, payload)| Ok((JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?, payload)))
+            .map(|(id, payload)| {
+                Ok((JobId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?, payload))
+            })
             .collect()
     }
 

@@ -30,7 +30,8 @@ mod tempfile_dir {
 impl TestDb {
     /// A fresh SQLite database in a new temporary directory.
     pub async fn sqlite() -> Result<Self> {
-        let dir: PathBuf = std::env::temp_dir().join(format!("echoforge-test-{}", uuid::Uuid::now_v7().simple()));
+        let dir: PathBuf =
+            std::env::temp_dir().join(format!("echoforge-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let url = format!("sqlite://{}", dir.join("echoforge.db").display());
         let store = Store::connect(&url, &StoreOptions::default()).await?;
@@ -40,14 +41,18 @@ impl TestDb {
     /// A fresh PostgreSQL database on the server named by [`PG_URL_VAR`].
     pub async fn postgres() -> Result<Self> {
         let admin_url = std::env::var(PG_URL_VAR).map_err(|_| {
-            StoreError::UnsupportedUrl(format!("{PG_URL_VAR} is not set; point it at a PostgreSQL server"))
+            StoreError::UnsupportedUrl(format!(
+                "{PG_URL_VAR} is not set; point it at a PostgreSQL server"
+            ))
         })?;
         let name = format!("ef_test_{}", uuid::Uuid::now_v7().simple());
         let admin = sqlx::PgPool::connect(&admin_url).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
         admin.close().await;
         let url = replace_db_name(&admin_url, &name);
-        let store = Store::connect(&url, &StoreOptions { max_connections: 4, ..Default::default() }).await?;
+        let store =
+            Store::connect(&url, &StoreOptions { max_connections: 4, ..Default::default() })
+                .await?;
         Ok(Self { store, url, _dir: None, pg_admin: Some((admin_url, name)) })
     }
 }
@@ -72,10 +77,16 @@ impl Drop for TestDb {
         // thread with its own runtime, and must not touch the test's pool: FORCE closes its
         // connections server-side.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
                     admin.close().await;
                 }
             });
@@ -88,8 +99,14 @@ impl Drop for TestDb {
 mod tests {
     #[test]
     fn database_names_are_replaced_in_urls() {
-        assert_eq!(super::replace_db_name("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(
+            super::replace_db_name("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
         assert_eq!(super::replace_db_name("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::replace_db_name("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::replace_db_name("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

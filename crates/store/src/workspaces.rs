@@ -102,7 +102,12 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
-    pub async fn update_workspace(&self, scope: &TenantScope, patch: &WorkspacePatch, now: Millis) -> Result<Workspace> {
+    pub async fn update_workspace(
+        &self,
+        scope: &TenantScope,
+        patch: &WorkspacePatch,
+        now: Millis,
+    ) -> Result<Workspace> {
         let flag = |o: &Option<Option<String>>| o.is_some();
         let val = |o: &Option<Option<String>>| o.clone().flatten();
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE workspaces SET
@@ -149,7 +154,13 @@ impl Store {
     }
 
     /// Changes a member's role; refuses to leave the workspace without an owner.
-    pub async fn set_member_role(&self, scope: &TenantScope, user: UserId, role: Role, now: Millis) -> Result<Member> {
+    pub async fn set_member_role(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        role: Role,
+        now: Millis,
+    ) -> Result<Member> {
         let ws = scope.workspace_id().to_string();
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -178,7 +189,12 @@ impl Store {
     }
 
     /// Removes a member; refuses to remove the last owner.
-    pub async fn remove_member(&self, scope: &TenantScope, user: UserId, now: Millis) -> Result<()> {
+    pub async fn remove_member(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        now: Millis,
+    ) -> Result<()> {
         let ws = scope.workspace_id().to_string();
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -212,7 +228,17 @@ impl Store {
     }
 
     /// Creates an invite; an earlier pending invite for the same email is revoked.
-    pub async fn create_invite(&self, scope: &TenantScope, id: InviteId, email: &str, role: Role, token_digest: &str, invited_by: UserId, expires_at: Millis, now: Millis) -> Result<Invite> {
+    pub async fn create_invite(
+        &self,
+        scope: &TenantScope,
+        id: InviteId,
+        email: &str,
+        role: Role,
+        token_digest: &str,
+        invited_by: UserId,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<Invite> {
         let ws = scope.workspace_id().to_string();
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -229,7 +255,11 @@ impl Store {
     }
 
     /// Pending (not accepted, not revoked, not expired) invites, newest first.
-    pub async fn list_pending_invites(&self, scope: &TenantScope, now: Millis) -> Result<Vec<Invite>> {
+    pub async fn list_pending_invites(
+        &self,
+        scope: &TenantScope,
+        now: Millis,
+    ) -> Result<Vec<Invite>> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", invite_columns!(), " FROM invites WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 ORDER BY id DESC"))
             .bind(scope.workspace_id().to_string())
             .bind(now)
@@ -238,7 +268,12 @@ impl Store {
         .map_err(Into::into)
     }
 
-    pub async fn revoke_invite(&self, scope: &TenantScope, id: InviteId, now: Millis) -> Result<()> {
+    pub async fn revoke_invite(
+        &self,
+        scope: &TenantScope,
+        id: InviteId,
+        now: Millis,
+    ) -> Result<()> {
         let n = on_db!(write self, pool => sqlx::query(
             "UPDATE invites SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2 AND accepted_at IS NULL AND revoked_at IS NULL")
             .bind(id.to_string())
@@ -283,7 +318,12 @@ impl Store {
 
     /// Creates a workspace owned by `owner` (operators and tests; registration uses
     /// [`Store::create_user`]).
-    pub async fn create_workspace(&self, ws: &NewWorkspace, owner: UserId, now: Millis) -> Result<Workspace> {
+    pub async fn create_workspace(
+        &self,
+        ws: &NewWorkspace,
+        owner: UserId,
+        now: Millis,
+    ) -> Result<Workspace> {
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
             let row: Workspace = sqlx::query_as(concat!("INSERT INTO workspaces (id, name, plan, is_active, created_at, updated_at) VALUES ($1, $2, $3, TRUE, $4, $4) RETURNING ", workspace_columns!()))
@@ -298,7 +338,12 @@ impl Store {
     }
 
     /// All invites of a workspace page by page (including past ones), newest first.
-    pub async fn list_invites(&self, scope: &TenantScope, cursor: Option<InviteId>, limit: Option<u32>) -> Result<Page<Invite>> {
+    pub async fn list_invites(
+        &self,
+        scope: &TenantScope,
+        cursor: Option<InviteId>,
+        limit: Option<u32>,
+    ) -> Result<Page<Invite>> {
         let limit = clamp_limit(limit);
         let cursor = cursor.map(|c| c.to_string());
         let mut rows: Vec<Invite> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", invite_columns!(), " FROM invites WHERE workspace_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"))

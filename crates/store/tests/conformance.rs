@@ -50,7 +50,11 @@ conformance!(
 );
 
 async fn new_user(db: &TestDb, email: &str) -> (User, WorkspaceId) {
-    let ws = NewWorkspace { id: WorkspaceId::new(), name: format!("{email} Inc"), plan: "starter".into() };
+    let ws = NewWorkspace {
+        id: WorkspaceId::new(),
+        name: format!("{email} Inc"),
+        plan: "starter".into(),
+    };
     let user = NewUser {
         id: UserId::new(),
         email: Email::parse(email).unwrap(),
@@ -67,7 +71,12 @@ async fn registration_creates_user_workspace_and_owner_membership(db: &TestDb) {
     let (user, ws) = new_user(db, "Ada@Example.com").await;
     assert_eq!(user.email, "ada@example.com");
     assert!(!user.is_verified());
-    let found = db.store.find_user_by_email(&Email::parse("ADA@example.com").unwrap()).await.unwrap().unwrap();
+    let found = db
+        .store
+        .find_user_by_email(&Email::parse("ADA@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, user.id);
     let memberships = db.store.memberships_of(user.id).await.unwrap();
     assert_eq!(memberships.len(), 1);
@@ -94,39 +103,72 @@ async fn emails_are_unique(db: &TestDb) {
     let err = db.store.create_user(&again, Some(&ws), now_ms()).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
     // Nothing partial: the second workspace was not created either.
-    assert!(matches!(db.store.get_workspace(&TenantScope::assume(ws.id)).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        db.store.get_workspace(&TenantScope::assume(ws.id)).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn email_tokens_work_once_and_expire(db: &TestDb) {
     let (user, _) = new_user(db, "tok@example.com").await;
     let now = now_ms();
     db.store.insert_email_token(user.id, EmailPurpose::Verify, "d1", now + DAY, now).await.unwrap();
-    assert_eq!(db.store.consume_email_token(EmailPurpose::Reset, "d1", now).await.unwrap(), None, "wrong purpose");
-    assert_eq!(db.store.consume_email_token(EmailPurpose::Verify, "d1", now).await.unwrap(), Some(user.id));
-    assert_eq!(db.store.consume_email_token(EmailPurpose::Verify, "d1", now).await.unwrap(), None, "single use");
+    assert_eq!(
+        db.store.consume_email_token(EmailPurpose::Reset, "d1", now).await.unwrap(),
+        None,
+        "wrong purpose"
+    );
+    assert_eq!(
+        db.store.consume_email_token(EmailPurpose::Verify, "d1", now).await.unwrap(),
+        Some(user.id)
+    );
+    assert_eq!(
+        db.store.consume_email_token(EmailPurpose::Verify, "d1", now).await.unwrap(),
+        None,
+        "single use"
+    );
     db.store.insert_email_token(user.id, EmailPurpose::Reset, "d2", now + 10, now).await.unwrap();
-    assert_eq!(db.store.consume_email_token(EmailPurpose::Reset, "d2", now + 11).await.unwrap(), None, "expired");
+    assert_eq!(
+        db.store.consume_email_token(EmailPurpose::Reset, "d2", now + 11).await.unwrap(),
+        None,
+        "expired"
+    );
     // A newer token voids the older one.
     db.store.insert_email_token(user.id, EmailPurpose::Reset, "d3", now + DAY, now).await.unwrap();
     db.store.insert_email_token(user.id, EmailPurpose::Reset, "d4", now + DAY, now).await.unwrap();
     assert_eq!(db.store.consume_email_token(EmailPurpose::Reset, "d3", now).await.unwrap(), None);
-    assert_eq!(db.store.consume_email_token(EmailPurpose::Reset, "d4", now).await.unwrap(), Some(user.id));
+    assert_eq!(
+        db.store.consume_email_token(EmailPurpose::Reset, "d4", now).await.unwrap(),
+        Some(user.id)
+    );
 }
 
 async fn refresh_tokens_rotate_and_reuse_revokes_the_family(db: &TestDb) {
     let (user, _) = new_user(db, "ref@example.com").await;
     let now = now_ms();
     let sid = SessionId::new();
-    db.store.create_session(sid, user.id, "r1", Some("127.0.0.1"), None, now + DAY, now).await.unwrap();
+    db.store
+        .create_session(sid, user.id, "r1", Some("127.0.0.1"), None, now + DAY, now)
+        .await
+        .unwrap();
     let out = db.store.rotate_refresh_token("r1", "r2", now + DAY, now).await.unwrap();
     assert_eq!(out, RefreshOutcome::Rotated { session_id: sid, user_id: user.id });
     let out = db.store.rotate_refresh_token("r2", "r3", now + DAY, now).await.unwrap();
     assert_eq!(out, RefreshOutcome::Rotated { session_id: sid, user_id: user.id });
     // r1 was rotated away: replaying it revokes the family, including the current r3.
-    assert_eq!(db.store.rotate_refresh_token("r1", "x", now + DAY, now).await.unwrap(), RefreshOutcome::Reused { session_id: sid });
-    assert_eq!(db.store.rotate_refresh_token("r3", "r4", now + DAY, now).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(
+        db.store.rotate_refresh_token("r1", "x", now + DAY, now).await.unwrap(),
+        RefreshOutcome::Reused { session_id: sid }
+    );
+    assert_eq!(
+        db.store.rotate_refresh_token("r3", "r4", now + DAY, now).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
     assert!(db.store.get_session(sid).await.unwrap().unwrap().revoked_at.is_some());
-    assert_eq!(db.store.rotate_refresh_token("never", "x", now + DAY, now).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(
+        db.store.rotate_refresh_token("never", "x", now + DAY, now).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
 }
 
 async fn changing_the_password_revokes_other_sessions(db: &TestDb) {
@@ -153,29 +195,67 @@ async fn workspace_profile_patches_set_and_clear_fields(db: &TestDb) {
         ..Default::default()
     };
     let w = db.store.update_workspace(&scope, &patch, now_ms()).await.unwrap();
-    assert_eq!((w.name.as_str(), w.phone.as_deref(), w.website.as_deref()), ("Acme", Some("+1 555"), Some("https://acme.test")));
-    let w = db.store.update_workspace(&scope, &WorkspacePatch { phone: Some(None), ..Default::default() }, now_ms()).await.unwrap();
-    assert_eq!((w.name.as_str(), w.phone.as_deref(), w.website.as_deref()), ("Acme", None, Some("https://acme.test")));
+    assert_eq!(
+        (w.name.as_str(), w.phone.as_deref(), w.website.as_deref()),
+        ("Acme", Some("+1 555"), Some("https://acme.test"))
+    );
+    let w = db
+        .store
+        .update_workspace(
+            &scope,
+            &WorkspacePatch { phone: Some(None), ..Default::default() },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (w.name.as_str(), w.phone.as_deref(), w.website.as_deref()),
+        ("Acme", None, Some("https://acme.test"))
+    );
 }
 
 async fn the_last_owner_can_be_neither_demoted_nor_removed(db: &TestDb) {
     let (owner, ws) = new_user(db, "own@example.com").await;
     let scope = TenantScope::assume(ws);
     let now = now_ms();
-    assert!(matches!(db.store.set_member_role(&scope, owner.id, Role::Admin, now).await, Err(StoreError::LastOwner)));
-    assert!(matches!(db.store.remove_member(&scope, owner.id, now).await, Err(StoreError::LastOwner)));
+    assert!(matches!(
+        db.store.set_member_role(&scope, owner.id, Role::Admin, now).await,
+        Err(StoreError::LastOwner)
+    ));
+    assert!(matches!(
+        db.store.remove_member(&scope, owner.id, now).await,
+        Err(StoreError::LastOwner)
+    ));
     // With a second owner, the first may step down.
     let (second, _) = new_user(db, "second@example.com").await;
-    db.store.create_invite(&scope, InviteId::new(), "second@example.com", Role::Owner, "inv-d", owner.id, now + DAY, now).await.unwrap();
+    db.store
+        .create_invite(
+            &scope,
+            InviteId::new(),
+            "second@example.com",
+            Role::Owner,
+            "inv-d",
+            owner.id,
+            now + DAY,
+            now,
+        )
+        .await
+        .unwrap();
     db.store.accept_invite("inv-d", second.id, now).await.unwrap();
     let m = db.store.set_member_role(&scope, owner.id, Role::Member, now).await.unwrap();
     assert_eq!(m.role, Role::Member);
-    assert!(matches!(db.store.remove_member(&scope, second.id, now).await, Err(StoreError::LastOwner)));
+    assert!(matches!(
+        db.store.remove_member(&scope, second.id, now).await,
+        Err(StoreError::LastOwner)
+    ));
     db.store.remove_member(&scope, owner.id, now).await.unwrap();
     let members = db.store.list_members(&scope).await.unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].user_id, second.id);
-    assert!(matches!(db.store.remove_member(&scope, owner.id, now).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        db.store.remove_member(&scope, owner.id, now).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn invites_are_single_use_and_revocable(db: &TestDb) {
@@ -183,29 +263,103 @@ async fn invites_are_single_use_and_revocable(db: &TestDb) {
     let (guest, _) = new_user(db, "guest@example.com").await;
     let scope = TenantScope::assume(ws);
     let now = now_ms();
-    let inv = db.store.create_invite(&scope, InviteId::new(), "guest@example.com", Role::Admin, "t1", owner.id, now + 7 * DAY, now).await.unwrap();
+    let inv = db
+        .store
+        .create_invite(
+            &scope,
+            InviteId::new(),
+            "guest@example.com",
+            Role::Admin,
+            "t1",
+            owner.id,
+            now + 7 * DAY,
+            now,
+        )
+        .await
+        .unwrap();
     assert_eq!(db.store.list_pending_invites(&scope, now).await.unwrap().len(), 1);
     assert_eq!(db.store.find_invite_by_token("t1").await.unwrap().unwrap().id, inv.id);
     db.store.accept_invite("t1", guest.id, now).await.unwrap();
     assert!(matches!(db.store.accept_invite("t1", guest.id, now).await, Err(StoreError::NotFound)));
     assert!(db.store.list_pending_invites(&scope, now).await.unwrap().is_empty());
-    let roles: Vec<_> = db.store.memberships_of(guest.id).await.unwrap().into_iter().map(|m| (m.workspace_id, m.role)).collect();
+    let roles: Vec<_> = db
+        .store
+        .memberships_of(guest.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.workspace_id, m.role))
+        .collect();
     assert!(roles.contains(&(ws, Role::Admin)));
     assert!(db.store.is_member_email(&scope, "guest@example.com").await.unwrap());
     // Revoked and expired invites cannot be used.
-    let inv2 = db.store.create_invite(&scope, InviteId::new(), "x@example.com", Role::Member, "t2", owner.id, now + DAY, now).await.unwrap();
+    let inv2 = db
+        .store
+        .create_invite(
+            &scope,
+            InviteId::new(),
+            "x@example.com",
+            Role::Member,
+            "t2",
+            owner.id,
+            now + DAY,
+            now,
+        )
+        .await
+        .unwrap();
     db.store.revoke_invite(&scope, inv2.id, now).await.unwrap();
-    assert!(matches!(db.store.revoke_invite(&scope, inv2.id, now).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        db.store.revoke_invite(&scope, inv2.id, now).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(db.store.accept_invite("t2", guest.id, now).await, Err(StoreError::NotFound)));
-    db.store.create_invite(&scope, InviteId::new(), "y@example.com", Role::Member, "t3", owner.id, now + 5, now).await.unwrap();
-    assert!(matches!(db.store.accept_invite("t3", guest.id, now + 10).await, Err(StoreError::NotFound)));
+    db.store
+        .create_invite(
+            &scope,
+            InviteId::new(),
+            "y@example.com",
+            Role::Member,
+            "t3",
+            owner.id,
+            now + 5,
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.store.accept_invite("t3", guest.id, now + 10).await,
+        Err(StoreError::NotFound)
+    ));
     // An existing member accepting another invite is a conflict, and the invite stays usable.
-    db.store.create_invite(&scope, InviteId::new(), "guest@example.com", Role::Member, "t4", owner.id, now + DAY, now).await.unwrap();
-    assert!(matches!(db.store.accept_invite("t4", guest.id, now).await, Err(StoreError::Conflict("membership"))));
+    db.store
+        .create_invite(
+            &scope,
+            InviteId::new(),
+            "guest@example.com",
+            Role::Member,
+            "t4",
+            owner.id,
+            now + DAY,
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.store.accept_invite("t4", guest.id, now).await,
+        Err(StoreError::Conflict("membership"))
+    ));
     assert!(db.store.find_invite_by_token("t4").await.unwrap().unwrap().accepted_at.is_none());
     let page = db.store.list_invites(&scope, None, Some(2)).await.unwrap();
     assert_eq!(page.data.len(), 2);
-    let rest = db.store.list_invites(&scope, Some(InviteId::parse(page.next_cursor.as_deref().unwrap()).unwrap()), Some(10)).await.unwrap();
+    let rest = db
+        .store
+        .list_invites(
+            &scope,
+            Some(InviteId::parse(page.next_cursor.as_deref().unwrap()).unwrap()),
+            Some(10),
+        )
+        .await
+        .unwrap();
     assert_eq!(rest.data.len(), 2);
     assert!(rest.next_cursor.is_none());
 }
@@ -234,7 +388,10 @@ async fn api_keys_are_found_by_digest_until_revoked(db: &TestDb) {
     assert_eq!(k.ip_allowlist, r#"["10.0.0.0/8"]"#);
     let found = db.store.find_api_key_by_digest("digest-1").await.unwrap().unwrap();
     assert_eq!(found.id, k.id);
-    assert!(matches!(db.store.create_api_key(&scope, &key("dup", "digest-1"), now).await, Err(StoreError::Conflict("api_key"))));
+    assert!(matches!(
+        db.store.create_api_key(&scope, &key("dup", "digest-1"), now).await,
+        Err(StoreError::Conflict("api_key"))
+    ));
     db.store.touch_api_keys(&[(k.id, now + 5)]).await.unwrap();
     assert_eq!(db.store.get_api_key(&scope, k.id).await.unwrap().last_used_at, Some(now + 5));
     let agent = AgentId::new();
@@ -257,10 +414,26 @@ async fn workspace_rows_are_invisible_to_other_workspaces(db: &TestDb) {
     assert!(matches!(db.store.get_api_key(&b, k.id).await, Err(StoreError::NotFound)));
     assert!(matches!(db.store.revoke_api_key(&b, k.id, now).await, Err(StoreError::NotFound)));
     assert!(db.store.list_api_keys(&b, None).await.unwrap().is_empty());
-    let inv = db.store.create_invite(&a, InviteId::new(), "z@example.com", Role::Member, "tz", owner_a.id, now + DAY, now).await.unwrap();
+    let inv = db
+        .store
+        .create_invite(
+            &a,
+            InviteId::new(),
+            "z@example.com",
+            Role::Member,
+            "tz",
+            owner_a.id,
+            now + DAY,
+            now,
+        )
+        .await
+        .unwrap();
     assert!(matches!(db.store.revoke_invite(&b, inv.id, now).await, Err(StoreError::NotFound)));
     assert!(db.store.list_pending_invites(&b, now).await.unwrap().is_empty());
-    assert!(matches!(db.store.set_member_role(&b, owner_a.id, Role::Member, now).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        db.store.set_member_role(&b, owner_a.id, Role::Member, now).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(db.store.remove_member(&b, owner_a.id, now).await, Err(StoreError::NotFound)));
     assert_eq!(db.store.list_members(&b).await.unwrap().len(), 1);
 }
@@ -283,14 +456,27 @@ async fn audit_events_page_newest_first_per_workspace(db: &TestDb) {
     }
     let a = TenantScope::assume(ws_a);
     let first = db.store.list_audit(&a, None, None, Some(3)).await.unwrap();
-    assert_eq!(first.data.iter().map(|e| e.target.clone().unwrap()).collect::<Vec<_>>(), ["t4", "t3", "t2"]);
+    assert_eq!(
+        first.data.iter().map(|e| e.target.clone().unwrap()).collect::<Vec<_>>(),
+        ["t4", "t3", "t2"]
+    );
     assert_eq!(first.data[0].detail.0, serde_json::json!({"i": 4}));
     let cursor = AuditEventId::parse(first.next_cursor.as_deref().unwrap()).unwrap();
     let second = db.store.list_audit(&a, None, Some(cursor), Some(3)).await.unwrap();
     assert_eq!(second.data.len(), 2);
     assert!(second.next_cursor.is_none());
-    assert_eq!(db.store.list_audit(&a, Some("key.created"), None, None).await.unwrap().data.len(), 2);
-    assert!(db.store.list_audit(&TenantScope::assume(ws_b), None, None, None).await.unwrap().data.is_empty());
+    assert_eq!(
+        db.store.list_audit(&a, Some("key.created"), None, None).await.unwrap().data.len(),
+        2
+    );
+    assert!(
+        db.store
+            .list_audit(&TenantScope::assume(ws_b), None, None, None)
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
 }
 
 fn job(max_attempts: i64, run_at: i64) -> NewJob {
@@ -310,30 +496,45 @@ async fn jobs_lease_complete_retry_and_die(db: &TestDb) {
     assert!(db.store.lease_job("other-queue", "w1", 1_000, now).await.unwrap().is_none());
     let leased = db.store.lease_job("test", "w1", 30_000, now).await.unwrap().unwrap();
     assert_eq!((leased.id, leased.attempts, leased.status), (id, 1, JobStatus::Running));
-    assert!(db.store.lease_job("test", "w2", 30_000, now).await.unwrap().is_none(), "leased jobs are not handed out twice");
+    assert!(
+        db.store.lease_job("test", "w2", 30_000, now).await.unwrap().is_none(),
+        "leased jobs are not handed out twice"
+    );
     // First failure: retried after a backoff.
     assert_eq!(db.store.fail_job(id, "w1", "boom", false, now).await.unwrap(), JobStatus::Queued);
-    assert!(db.store.lease_job("test", "w1", 30_000, now).await.unwrap().is_none(), "not before the backoff");
+    assert!(
+        db.store.lease_job("test", "w1", 30_000, now).await.unwrap().is_none(),
+        "not before the backoff"
+    );
     let later = now + backoff_ms(1);
     let again = db.store.lease_job("test", "w1", 30_000, later).await.unwrap().unwrap();
     assert_eq!(again.attempts, 2);
     assert_eq!(again.last_error.as_deref(), Some("boom"));
     // Second failure exhausts max_attempts: dead.
-    assert_eq!(db.store.fail_job(id, "w1", "boom again", false, later).await.unwrap(), JobStatus::Dead);
+    assert_eq!(
+        db.store.fail_job(id, "w1", "boom again", false, later).await.unwrap(),
+        JobStatus::Dead
+    );
     assert_eq!(db.store.get_job(id).await.unwrap().status, JobStatus::Dead);
     assert!(db.store.lease_job("test", "w1", 30_000, later + 10_000_000).await.unwrap().is_none());
     // A job that succeeds.
     let ok = db.store.enqueue_job(&job(3, now), now).await.unwrap();
     let leased = db.store.lease_job("test", "w1", 30_000, now).await.unwrap().unwrap();
     assert_eq!(leased.id, ok);
-    assert!(!db.store.complete_job(ok, "someone-else", now).await.unwrap(), "only the lease holder completes");
+    assert!(
+        !db.store.complete_job(ok, "someone-else", now).await.unwrap(),
+        "only the lease holder completes"
+    );
     assert!(db.store.complete_job(ok, "w1", now).await.unwrap());
     assert_eq!(db.store.count_jobs("test", JobStatus::Done).await.unwrap(), 1);
     assert_eq!(db.store.count_jobs("test", JobStatus::Dead).await.unwrap(), 1);
     // A permanent failure is dead at once.
     let perm = db.store.enqueue_job(&job(5, now), now).await.unwrap();
     db.store.lease_job("test", "w1", 30_000, now).await.unwrap().unwrap();
-    assert_eq!(db.store.fail_job(perm, "w1", "unsupported file", true, now).await.unwrap(), JobStatus::Dead);
+    assert_eq!(
+        db.store.fail_job(perm, "w1", "unsupported file", true, now).await.unwrap(),
+        JobStatus::Dead
+    );
 }
 
 async fn expired_leases_are_taken_over_and_released_leases_restart(db: &TestDb) {
@@ -343,7 +544,10 @@ async fn expired_leases_are_taken_over_and_released_leases_restart(db: &TestDb) 
     assert!(db.store.lease_job("test", "w2", 1_000, now + 500).await.unwrap().is_none());
     let taken = db.store.lease_job("test", "w2", 1_000, now + 1_001).await.unwrap().unwrap();
     assert_eq!((taken.id, taken.attempts, taken.lease_owner.as_deref()), (id, 2, Some("w2")));
-    assert!(!db.store.complete_job(id, "crashed", now + 1_002).await.unwrap(), "the dead worker lost its lease");
+    assert!(
+        !db.store.complete_job(id, "crashed", now + 1_002).await.unwrap(),
+        "the dead worker lost its lease"
+    );
     assert!(db.store.extend_job_lease(id, "w2", 60_000, now + 1_002).await.unwrap());
     // Graceful shutdown: the lease is given back and the attempt not counted.
     assert_eq!(db.store.release_job_leases("w2", now + 1_003).await.unwrap(), 1);
@@ -365,7 +569,9 @@ async fn concurrent_workers_never_lease_the_same_job(db: &TestDb) {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
-            while let Some(j) = store.lease_job("test", &format!("w{w}"), 60_000, now).await.unwrap() {
+            while let Some(j) =
+                store.lease_job("test", &format!("w{w}"), 60_000, now).await.unwrap()
+            {
                 got.push(j.id);
             }
             got

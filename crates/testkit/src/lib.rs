@@ -35,7 +35,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
-    let data_dir = std::env::temp_dir().join(format!("echoforge-it-{}", uuid::Uuid::now_v7().simple()));
+    let data_dir =
+        std::env::temp_dir().join(format!("echoforge-it-{}", uuid::Uuid::now_v7().simple()));
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".into();
     settings.data_dir = data_dir.clone();
@@ -58,7 +59,10 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     });
     TestApp {
         base,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
         data_dir,
         app,
         shutdown: Some(tx),
@@ -136,7 +140,10 @@ impl TestApp {
             if let Some(mail) = take_mail(&self.outbox(), to, subject) {
                 return mail;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no mail to {to} about `{subject}` arrived");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no mail to {to} about `{subject}` arrived"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -156,16 +163,22 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Session {
-        let resp = self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await;
+        let resp = self
+            .post("/api/v1/auth/login", None, json!({"email": email, "password": password}))
+            .await;
         assert_eq!(resp.status(), 200, "login: {}", resp.text().await.unwrap_or_default());
         let tokens: Value = resp.json().await.expect("json");
         let access = tokens["access_token"].as_str().expect("access token").to_owned();
-        let me: Value = self.get("/api/v1/auth/me", Some(&access)).await.json().await.expect("json");
+        let me: Value =
+            self.get("/api/v1/auth/me", Some(&access)).await.json().await.expect("json");
         Session {
             email: email.to_owned(),
             password: password.to_owned(),
             user_id: me["user"]["id"].as_str().expect("user id").to_owned(),
-            workspace_id: me["workspaces"][0]["workspace_id"].as_str().unwrap_or_default().to_owned(),
+            workspace_id: me["workspaces"][0]["workspace_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             access_token: access,
             refresh_token: tokens["refresh_token"].as_str().expect("refresh token").to_owned(),
         }
@@ -182,14 +195,17 @@ impl Drop for TestApp {
 }
 
 fn take_mail(dir: &Path, to: &str, subject: &str) -> Option<String> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).ok()?.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
         if path.extension().and_then(|e| e.to_str()) != Some("eml") {
             continue;
         }
         let text = std::fs::read_to_string(&path).ok()?;
-        let to_line = text.lines().any(|l| l.to_lowercase().starts_with("to:") && l.to_lowercase().contains(&to.to_lowercase()));
+        let to_line = text.lines().any(|l| {
+            l.to_lowercase().starts_with("to:") && l.to_lowercase().contains(&to.to_lowercase())
+        });
         let subject_line = text.lines().any(|l| l.starts_with("Subject:") && l.contains(subject));
         if to_line && subject_line {
             let _ = std::fs::rename(&path, path.with_extension("read"));
@@ -202,6 +218,10 @@ fn take_mail(dir: &Path, to: &str, subject: &str) -> Option<String> {
 /// The token that follows `marker` in a mail body.
 pub fn token_in(mail: &str, marker: &str) -> String {
     let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
-    let start = unfolded.find(marker).unwrap_or_else(|| panic!("`{marker}` not in mail:\n{mail}")) + marker.len();
-    unfolded[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    let start = unfolded.find(marker).unwrap_or_else(|| panic!("`{marker}` not in mail:\n{mail}"))
+        + marker.len();
+    unfolded[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }

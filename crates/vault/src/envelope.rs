@@ -73,8 +73,9 @@ impl Keyring {
     /// Decrypts a value produced by [`Keyring::seal`] with the same `context`.
     pub fn open(&self, sealed: &str, context: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let parts = split(sealed)?;
-        let master =
-            self.find(parts.key_id).ok_or_else(|| VaultError::UnknownKey(parts.key_id.to_owned()))?;
+        let master = self
+            .find(parts.key_id)
+            .ok_or_else(|| VaultError::UnknownKey(parts.key_id.to_owned()))?;
         let dek = Zeroizing::new(decrypt(master, &parts.wrapped, parts.key_id.as_bytes())?);
         let dek: &[u8; 32] = dek.as_slice().try_into().map_err(|_| VaultError::Malformed)?;
         decrypt(dek, &parts.body, context.as_bytes()).map(Zeroizing::new)
@@ -88,8 +89,9 @@ impl Keyring {
         if parts.key_id == current_id {
             return Ok(None);
         }
-        let old =
-            self.find(parts.key_id).ok_or_else(|| VaultError::UnknownKey(parts.key_id.to_owned()))?;
+        let old = self
+            .find(parts.key_id)
+            .ok_or_else(|| VaultError::UnknownKey(parts.key_id.to_owned()))?;
         let dek = Zeroizing::new(decrypt(old, &parts.wrapped, parts.key_id.as_bytes())?);
         let wrapped = encrypt(current, &dek, current_id.as_bytes());
         Ok(Some(format!(

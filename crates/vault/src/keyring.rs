@@ -65,14 +65,18 @@ impl Keyring {
                 ring.save()?;
                 Ok((ring, KeyringSource::Generated))
             }
-            Err(source) => Err(VaultError::KeyFileRead { path: path.display().to_string(), source }),
+            Err(source) => {
+                Err(VaultError::KeyFileRead { path: path.display().to_string(), source })
+            }
         }
     }
 
     /// Loads an existing keyring; a missing file is an error (fail closed).
     pub fn load(path: &Path) -> Result<Self, VaultError> {
-        let text = fs::read_to_string(path)
-            .map_err(|source| VaultError::KeyFileRead { path: path.display().to_string(), source })?;
+        let text = fs::read_to_string(path).map_err(|source| VaultError::KeyFileRead {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -197,6 +201,9 @@ mod tests {
             Keyring::load_or_generate(&path),
             Err(VaultError::KeyFileMalformed { .. })
         ));
-        assert!(matches!(Keyring::load(&dir.path().join("missing")), Err(VaultError::KeyFileRead { .. })));
+        assert!(matches!(
+            Keyring::load(&dir.path().join("missing")),
+            Err(VaultError::KeyFileRead { .. })
+        ));
     }
 }

@@ -1,8 +1,8 @@
 //! Password hashing with argon2id (the crate's defaults: m=19 MiB, t=2, p=1, per OWASP).
 //! Both functions are CPU-heavy by design: call them from a blocking thread.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 
 use crate::VaultError;

@@ -98,7 +98,8 @@ impl Signer {
         mac.update(signed.as_bytes());
         mac.verify_slice(&sig).map_err(|_| SignedTokenError::BadSignature)?;
         let payload = B64.decode(payload).map_err(|_| SignedTokenError::Malformed)?;
-        let claims: C = serde_json::from_slice(&payload).map_err(|_| SignedTokenError::Malformed)?;
+        let claims: C =
+            serde_json::from_slice(&payload).map_err(|_| SignedTokenError::Malformed)?;
         if claims.expires_at_ms() <= now_ms {
             return Err(SignedTokenError::Expired);
         }
@@ -147,10 +148,23 @@ mod tests {
         assert_eq!(signer.verify::<Claims>(&token, 1_000).unwrap(), claims);
         assert_eq!(signer.verify::<Claims>(&token, 2_000).unwrap_err(), SignedTokenError::Expired);
         let other = Signer::new(&[8; 32]);
-        assert_eq!(other.verify::<Claims>(&token, 1_000).unwrap_err(), SignedTokenError::BadSignature);
-        let forged = format!("{HEADER}.{}.{}", B64.encode(br#"{"sub":"usr_2","exp":9999}"#), token.rsplit_once('.').unwrap().1);
-        assert_eq!(signer.verify::<Claims>(&forged, 1_000).unwrap_err(), SignedTokenError::BadSignature);
-        assert_eq!(signer.verify::<Claims>("garbage", 1_000).unwrap_err(), SignedTokenError::Malformed);
+        assert_eq!(
+            other.verify::<Claims>(&token, 1_000).unwrap_err(),
+            SignedTokenError::BadSignature
+        );
+        let forged = format!(
+            "{HEADER}.{}.{}",
+            B64.encode(br#"{"sub":"usr_2","exp":9999}"#),
+            token.rsplit_once('.').unwrap().1
+        );
+        assert_eq!(
+            signer.verify::<Claims>(&forged, 1_000).unwrap_err(),
+            SignedTokenError::BadSignature
+        );
+        assert_eq!(
+            signer.verify::<Claims>("garbage", 1_000).unwrap_err(),
+            SignedTokenError::Malformed
+        );
     }
 
     #[test]

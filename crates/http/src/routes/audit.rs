@@ -46,7 +46,11 @@ pub struct AuditPage {
 /// The workspace's audit log, newest first
 #[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditPage), (status = 403, body = crate::error::Problem)))]
-async fn list_events(State(s): State<AppState>, Auth(p): Auth, Query(q): Query<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
+async fn list_events(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
     let page = s.app.audit_events(&p, q.action.as_deref(), q.cursor.as_deref(), q.limit).await?;
     Ok(Json(AuditPage {
         data: page

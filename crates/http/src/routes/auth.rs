@@ -50,7 +50,14 @@ pub struct UserBody {
 
 impl From<&store::User> for UserBody {
     fn from(u: &store::User) -> Self {
-        Self { id: u.id.to_string(), email: u.email.clone(), name: u.name.clone(), email_verified: u.is_verified(), is_operator: u.is_operator, created_at: u.created_at }
+        Self {
+            id: u.id.to_string(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            email_verified: u.is_verified(),
+            is_operator: u.is_operator,
+            created_at: u.created_at,
+        }
     }
 }
 
@@ -67,9 +74,30 @@ pub struct RegisterResponse {
 /// the account can sign in once the address is verified.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = RegisterResponse), (status = 422, body = crate::error::Problem)))]
-async fn register(State(s): State<AppState>, ClientIp(ip): ClientIp, JsonBody(r): JsonBody<RegisterRequest>) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
-    let user = s.app.register(app::RegisterInput { email: r.email, password: r.password, name: r.name, company_name: r.company_name }, ip).await?;
-    Ok((StatusCode::CREATED, Json(RegisterResponse { user: (&user).into(), message: "check your inbox for a verification link".into() })))
+async fn register(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(r): JsonBody<RegisterRequest>,
+) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+    let user = s
+        .app
+        .register(
+            app::RegisterInput {
+                email: r.email,
+                password: r.password,
+                name: r.name,
+                company_name: r.company_name,
+            },
+            ip,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisterResponse {
+            user: (&user).into(),
+            message: "check your inbox for a verification link".into(),
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -86,7 +114,10 @@ pub struct Ok_ {
 /// Verify an email address with the emailed token
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = TokenRequest,
     responses((status = 200, body = Ok_), (status = 400, body = crate::error::Problem)))]
-async fn verify_email(State(s): State<AppState>, JsonBody(r): JsonBody<TokenRequest>) -> Result<Json<Ok_>, ApiError> {
+async fn verify_email(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<TokenRequest>,
+) -> Result<Json<Ok_>, ApiError> {
     s.app.verify_email(&r.token).await?;
     Ok(Json(Ok_ { ok: true }))
 }
@@ -102,7 +133,10 @@ pub struct EmailRequest {
 /// Answers 202 whether or not the address has an unverified account.
 #[utoipa::path(post, path = "/api/v1/auth/resend-verification", tag = "auth", request_body = EmailRequest,
     responses((status = 202, body = Ok_)))]
-async fn resend_verification(State(s): State<AppState>, JsonBody(r): JsonBody<EmailRequest>) -> Result<(StatusCode, Json<Ok_>), ApiError> {
+async fn resend_verification(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<EmailRequest>,
+) -> Result<(StatusCode, Json<Ok_>), ApiError> {
     s.app.resend_verification(&r.email).await?;
     Ok((StatusCode::ACCEPTED, Json(Ok_ { ok: true })))
 }
@@ -126,7 +160,12 @@ pub struct TokensBody {
 
 impl From<app::TokenPair> for TokensBody {
     fn from(t: app::TokenPair) -> Self {
-        Self { access_token: t.access_token, refresh_token: t.refresh_token, token_type: t.token_type.into(), expires_at: t.expires_at }
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            token_type: t.token_type.into(),
+            expires_at: t.expires_at,
+        }
     }
 }
 
@@ -135,7 +174,12 @@ impl From<app::TokenPair> for TokensBody {
 /// Failed attempts are limited per account and per IP address (429 with `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokensBody), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
-async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, JsonBody(r): JsonBody<LoginRequest>) -> Result<Json<TokensBody>, ApiError> {
+async fn login(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(r): JsonBody<LoginRequest>,
+) -> Result<Json<TokensBody>, ApiError> {
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     let result = s.app.login(&r.email, &r.password, ip, ua).await?;
     Ok(Json(result.tokens.into()))
@@ -152,7 +196,10 @@ pub struct RefreshRequest {
 /// Refresh tokens rotate: each works once. Presenting a used one signs the session out.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokensBody), (status = 401, body = crate::error::Problem)))]
-async fn refresh(State(s): State<AppState>, JsonBody(r): JsonBody<RefreshRequest>) -> Result<Json<TokensBody>, ApiError> {
+async fn refresh(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<RefreshRequest>,
+) -> Result<Json<TokensBody>, ApiError> {
     Ok(Json(s.app.refresh(&r.refresh_token).await?.into()))
 }
 
@@ -173,7 +220,10 @@ pub struct MeBody {
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])), responses((status = 200, body = MeBody)))]
 async fn me(State(s): State<AppState>, user: UserAuth) -> Result<Json<MeBody>, ApiError> {
     let me = s.app.me(user.user_id).await?;
-    Ok(Json(MeBody { user: (&me.user).into(), workspaces: me.workspaces.iter().map(Into::into).collect() }))
+    Ok(Json(MeBody {
+        user: (&me.user).into(),
+        workspaces: me.workspaces.iter().map(Into::into).collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -186,8 +236,15 @@ pub struct ChangePasswordRequest {
 /// Change the password (signs out every other session)
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204), (status = 422, body = crate::error::Problem)))]
-async fn change_password(State(s): State<AppState>, ClientIp(ip): ClientIp, user: UserAuth, JsonBody(r): JsonBody<ChangePasswordRequest>) -> Result<StatusCode, ApiError> {
-    s.app.change_password(user.user_id, user.session_id, &r.current_password, &r.new_password, ip).await?;
+async fn change_password(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: UserAuth,
+    JsonBody(r): JsonBody<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .change_password(user.user_id, user.session_id, &r.current_password, &r.new_password, ip)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,7 +252,10 @@ async fn change_password(State(s): State<AppState>, ClientIp(ip): ClientIp, user
 ///
 /// Answers 202 whether or not the address has an account.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = EmailRequest, responses((status = 202, body = Ok_)))]
-async fn request_password_reset(State(s): State<AppState>, JsonBody(r): JsonBody<EmailRequest>) -> Result<(StatusCode, Json<Ok_>), ApiError> {
+async fn request_password_reset(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<EmailRequest>,
+) -> Result<(StatusCode, Json<Ok_>), ApiError> {
     s.app.request_password_reset(&r.email).await?;
     Ok((StatusCode::ACCEPTED, Json(Ok_ { ok: true })))
 }
@@ -210,7 +270,10 @@ pub struct ResetRequest {
 /// Set a new password with an emailed reset token (signs out every session)
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", request_body = ResetRequest,
     responses((status = 204), (status = 400, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn confirm_password_reset(State(s): State<AppState>, JsonBody(r): JsonBody<ResetRequest>) -> Result<StatusCode, ApiError> {
+async fn confirm_password_reset(
+    State(s): State<AppState>,
+    JsonBody(r): JsonBody<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
     s.app.reset_password(&r.token, &r.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

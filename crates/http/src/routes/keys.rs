@@ -77,10 +77,24 @@ pub struct CreatedKeyBody {
 /// Create an API key (needs `admin`)
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", security(("bearer" = [])), request_body = CreateKeyRequest,
     responses((status = 201, body = CreatedKeyBody), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn create_key(State(s): State<AppState>, Auth(p): Auth, ClientIp(ip): ClientIp, JsonBody(r): JsonBody<CreateKeyRequest>) -> Result<(StatusCode, Json<CreatedKeyBody>), ApiError> {
-    let input = app::CreateKeyInput { name: r.name, permissions: r.permissions, rate_per_minute: r.rate_per_minute, rate_per_day: r.rate_per_day, ip_allowlist: r.ip_allowlist };
+async fn create_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ClientIp(ip): ClientIp,
+    JsonBody(r): JsonBody<CreateKeyRequest>,
+) -> Result<(StatusCode, Json<CreatedKeyBody>), ApiError> {
+    let input = app::CreateKeyInput {
+        name: r.name,
+        permissions: r.permissions,
+        rate_per_minute: r.rate_per_minute,
+        rate_per_day: r.rate_per_day,
+        ip_allowlist: r.ip_allowlist,
+    };
     let created = s.app.create_api_key(&p, input, ip).await?;
-    Ok((StatusCode::CREATED, Json(CreatedKeyBody { key: created.key.into(), secret: created.secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKeyBody { key: created.key.into(), secret: created.secret }),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -97,7 +111,12 @@ async fn list_keys(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<Keys
 /// Revoke an API key (needs `admin`)
 #[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "api-keys", security(("bearer" = [])),
     params(("key_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
-async fn revoke_key(State(s): State<AppState>, Auth(p): Auth, ClientIp(ip): ClientIp, Path(key_id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ClientIp(ip): ClientIp,
+    Path(key_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = path_id(&key_id, "API key", ApiKeyId::parse)?;
     s.app.revoke_api_key(&p, id, ip).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -26,7 +26,12 @@ async fn readyz(State(s): State<AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            problem(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is not reachable".into(), Vec::new())
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database is not reachable".into(),
+                Vec::new(),
+            )
         }
     }
 }
@@ -35,8 +40,15 @@ async fn readyz(State(s): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
 async fn metrics(State(s): State<AppState>) -> Response {
     match &s.metrics {
-        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
-        None => problem(StatusCode::NOT_FOUND, "metrics_disabled", "metrics are not enabled".into(), Vec::new()),
+        Some(handle) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+        }
+        None => problem(
+            StatusCode::NOT_FOUND,
+            "metrics_disabled",
+            "metrics are not enabled".into(),
+            Vec::new(),
+        ),
     }
 }
 

@@ -36,7 +36,12 @@ pub struct MembershipBody {
 
 impl From<&store::MembershipSummary> for MembershipBody {
     fn from(m: &store::MembershipSummary) -> Self {
-        Self { workspace_id: m.workspace_id.to_string(), workspace_name: m.workspace_name.clone(), role: m.role, joined_at: m.joined_at }
+        Self {
+            workspace_id: m.workspace_id.to_string(),
+            workspace_name: m.workspace_name.clone(),
+            role: m.role,
+            joined_at: m.joined_at,
+        }
     }
 }
 
@@ -56,13 +61,26 @@ pub struct WorkspaceBody {
 
 impl From<store::Workspace> for WorkspaceBody {
     fn from(w: store::Workspace) -> Self {
-        Self { id: w.id.to_string(), name: w.name, phone: w.phone, industry: w.industry, website: w.website, logo_url: w.logo_url, plan: w.plan, created_at: w.created_at, updated_at: w.updated_at }
+        Self {
+            id: w.id.to_string(),
+            name: w.name,
+            phone: w.phone,
+            industry: w.industry,
+            website: w.website,
+            logo_url: w.logo_url,
+            plan: w.plan,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
     }
 }
 
 /// The current workspace's profile
 #[utoipa::path(get, path = "/api/v1/workspace", tag = "workspace", security(("bearer" = [])), responses((status = 200, body = WorkspaceBody)))]
-async fn get_workspace(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<WorkspaceBody>, ApiError> {
+async fn get_workspace(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<WorkspaceBody>, ApiError> {
     Ok(Json(s.app.workspace(&p).await?.into()))
 }
 
@@ -88,8 +106,18 @@ pub struct WorkspacePatchRequest {
 /// Edit the workspace profile (owners and admins)
 #[utoipa::path(patch, path = "/api/v1/workspace", tag = "workspace", security(("bearer" = [])), request_body = WorkspacePatchRequest,
     responses((status = 200, body = WorkspaceBody), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn update_workspace(State(s): State<AppState>, Auth(p): Auth, JsonBody(r): JsonBody<WorkspacePatchRequest>) -> Result<Json<WorkspaceBody>, ApiError> {
-    let input = app::ProfileInput { name: r.name, phone: r.phone, industry: r.industry, website: r.website, logo_url: r.logo_url };
+async fn update_workspace(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    JsonBody(r): JsonBody<WorkspacePatchRequest>,
+) -> Result<Json<WorkspaceBody>, ApiError> {
+    let input = app::ProfileInput {
+        name: r.name,
+        phone: r.phone,
+        industry: r.industry,
+        website: r.website,
+        logo_url: r.logo_url,
+    };
     Ok(Json(s.app.update_workspace(&p, input).await?.into()))
 }
 
@@ -106,7 +134,13 @@ pub struct MemberBody {
 
 impl From<store::Member> for MemberBody {
     fn from(m: store::Member) -> Self {
-        Self { user_id: m.user_id.to_string(), email: m.email, name: m.name, role: m.role, joined_at: m.joined_at }
+        Self {
+            user_id: m.user_id.to_string(),
+            email: m.email,
+            name: m.name,
+            role: m.role,
+            joined_at: m.joined_at,
+        }
     }
 }
 
@@ -117,7 +151,10 @@ pub struct MembersBody {
 
 /// The workspace's members
 #[utoipa::path(get, path = "/api/v1/workspace/members", tag = "workspace", security(("bearer" = [])), responses((status = 200, body = MembersBody)))]
-async fn list_members(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<MembersBody>, ApiError> {
+async fn list_members(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<MembersBody>, ApiError> {
     Ok(Json(MembersBody { data: s.app.members(&p).await?.into_iter().map(Into::into).collect() }))
 }
 
@@ -131,7 +168,13 @@ pub struct RoleRequest {
 /// Change a member's role (the last owner cannot be demoted)
 #[utoipa::path(patch, path = "/api/v1/workspace/members/{user_id}", tag = "workspace", security(("bearer" = [])), request_body = RoleRequest,
     params(("user_id" = String, Path)), responses((status = 200, body = MemberBody), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn change_role(State(s): State<AppState>, Auth(p): Auth, ClientIp(ip): ClientIp, Path(user_id): Path<String>, JsonBody(r): JsonBody<RoleRequest>) -> Result<Json<MemberBody>, ApiError> {
+async fn change_role(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ClientIp(ip): ClientIp,
+    Path(user_id): Path<String>,
+    JsonBody(r): JsonBody<RoleRequest>,
+) -> Result<Json<MemberBody>, ApiError> {
     let user = path_id(&user_id, "member", UserId::parse)?;
     Ok(Json(s.app.change_member_role(&p, user, r.role, ip).await?.into()))
 }
@@ -139,7 +182,12 @@ async fn change_role(State(s): State<AppState>, Auth(p): Auth, ClientIp(ip): Cli
 /// Remove a member (the last owner cannot be removed)
 #[utoipa::path(delete, path = "/api/v1/workspace/members/{user_id}", tag = "workspace", security(("bearer" = [])),
     params(("user_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn remove_member(State(s): State<AppState>, Auth(p): Auth, ClientIp(ip): ClientIp, Path(user_id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn remove_member(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ClientIp(ip): ClientIp,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let user = path_id(&user_id, "member", UserId::parse)?;
     s.app.remove_member(&p, user, ip).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -167,7 +215,14 @@ pub struct InviteBody {
 
 impl From<store::Invite> for InviteBody {
     fn from(i: store::Invite) -> Self {
-        Self { id: i.id.to_string(), email: i.email, role: i.role, invited_by: i.invited_by.to_string(), expires_at: i.expires_at, created_at: i.created_at }
+        Self {
+            id: i.id.to_string(),
+            email: i.email,
+            role: i.role,
+            invited_by: i.invited_by.to_string(),
+            expires_at: i.expires_at,
+            created_at: i.created_at,
+        }
     }
 }
 
@@ -176,7 +231,12 @@ impl From<store::Invite> for InviteBody {
 /// Emails a single-use link valid for 7 days.
 #[utoipa::path(post, path = "/api/v1/workspace/invites", tag = "workspace", security(("bearer" = [])), request_body = InviteRequest,
     responses((status = 201, body = InviteBody), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn create_invite(State(s): State<AppState>, Auth(p): Auth, ClientIp(ip): ClientIp, JsonBody(r): JsonBody<InviteRequest>) -> Result<(StatusCode, Json<InviteBody>), ApiError> {
+async fn create_invite(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ClientIp(ip): ClientIp,
+    JsonBody(r): JsonBody<InviteRequest>,
+) -> Result<(StatusCode, Json<InviteBody>), ApiError> {
     Ok((StatusCode::CREATED, Json(s.app.invite(&p, &r.email, r.role, ip).await?.into())))
 }
 
@@ -187,14 +247,24 @@ pub struct InvitesBody {
 
 /// Pending invites (owners and admins)
 #[utoipa::path(get, path = "/api/v1/workspace/invites", tag = "workspace", security(("bearer" = [])), responses((status = 200, body = InvitesBody)))]
-async fn list_invites(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<InvitesBody>, ApiError> {
-    Ok(Json(InvitesBody { data: s.app.pending_invites(&p).await?.into_iter().map(Into::into).collect() }))
+async fn list_invites(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<InvitesBody>, ApiError> {
+    Ok(Json(InvitesBody {
+        data: s.app.pending_invites(&p).await?.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Revoke a pending invite
 #[utoipa::path(delete, path = "/api/v1/workspace/invites/{invite_id}", tag = "workspace", security(("bearer" = [])),
     params(("invite_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
-async fn revoke_invite(State(s): State<AppState>, Auth(p): Auth, ClientIp(ip): ClientIp, Path(invite_id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke_invite(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ClientIp(ip): ClientIp,
+    Path(invite_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = path_id(&invite_id, "invite", InviteId::parse)?;
     s.app.revoke_invite(&p, id, ip).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -222,11 +292,24 @@ pub struct AcceptedBody {
 /// their email. Without a token, `name` and `password` create the account.
 #[utoipa::path(post, path = "/api/v1/invites/{token}/accept", tag = "workspace", request_body = AcceptInviteRequest,
     params(("token" = String, Path)), responses((status = 200, body = AcceptedBody), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn accept_invite(State(s): State<AppState>, ClientIp(ip): ClientIp, MaybeUser(user): MaybeUser, Path(token): Path<String>, JsonBody(r): JsonBody<AcceptInviteRequest>) -> Result<Json<AcceptedBody>, ApiError> {
+async fn accept_invite(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    MaybeUser(user): MaybeUser,
+    Path(token): Path<String>,
+    JsonBody(r): JsonBody<AcceptInviteRequest>,
+) -> Result<Json<AcceptedBody>, ApiError> {
     let input = match user {
         Some(u) => app::InviteAcceptInput::ExistingUser(u.user_id),
-        None => app::InviteAcceptInput::NewUser { name: r.name.unwrap_or_default(), password: r.password.unwrap_or_default() },
+        None => app::InviteAcceptInput::NewUser {
+            name: r.name.unwrap_or_default(),
+            password: r.password.unwrap_or_default(),
+        },
     };
     let (invite, user_id) = s.app.accept_invite(&token, input, ip).await?;
-    Ok(Json(AcceptedBody { workspace_id: invite.workspace_id.to_string(), user_id: user_id.to_string(), role: invite.role }))
+    Ok(Json(AcceptedBody {
+        workspace_id: invite.workspace_id.to_string(),
+        user_id: user_id.to_string(),
+        role: invite.role,
+    }))
 }
