@@ -89,6 +89,18 @@ pub struct NewAgent {
     pub fields: AgentFields,
 }
 
+/// A change to an agent: the new editable fields, made against `expected_version`.
+#[derive(Debug, Clone)]
+pub struct AgentUpdate {
+    /// The version the editor saw; the update fails with `Conflict("version")` if the agent
+    /// has changed since.
+    pub expected_version: i64,
+    pub fields: AgentFields,
+    /// The names of the fields that changed, recorded in the revision.
+    pub changed_fields: Vec<String>,
+    pub actor: Option<UserId>,
+}
+
 /// One version of an agent.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AgentRevision {
@@ -112,7 +124,8 @@ pub struct AgentRevision {
 impl Agent {
     /// The knowledge bases the agent reads (ids that do not parse are skipped).
     pub fn knowledge_bases(&self) -> Vec<KnowledgeBaseId> {
-        serde_json::from_value::<Vec<KnowledgeBaseId>>(self.knowledge_base_ids.0.clone()).unwrap_or_default()
+        serde_json::from_value::<Vec<KnowledgeBaseId>>(self.knowledge_base_ids.0.clone())
+            .unwrap_or_default()
     }
 
     /// The editable fields, to modify and pass back to [`Store::update_agent`].
@@ -236,7 +249,12 @@ pub(crate) fn kb_json(ids: &[KnowledgeBaseId]) -> String {
 impl Store {
     /// Creates an agent (version 1) with its first revision. A slug already used in the
     /// workspace is `Conflict("slug")`; a public id already used is `Conflict("public_id")`.
-    pub async fn create_agent(&self, scope: &TenantScope, agent: &NewAgent, now: Millis) -> Result<Agent> {
+    pub async fn create_agent(
+        &self,
+        scope: &TenantScope,
+        agent: &NewAgent,
+        now: Millis,
+    ) -> Result<Agent> {
         let ws = scope.workspace_id().to_string();
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -270,7 +288,13 @@ impl Store {
     }
 
     /// The workspace's agents newest first, optionally only active (or inactive) ones.
-    pub async fn list_agents(&self, scope: &TenantScope, active: Option<bool>, cursor: Option<AgentId>, limit: Option<u32>) -> Result<Page<Agent>> {
+    pub async fn list_agents(
+        &self,
+        scope: &TenantScope,
+        active: Option<bool>,
+        cursor: Option<AgentId>,
+        limit: Option<u32>,
+    ) -> Result<Page<Agent>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<Agent> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", agent_columns!(),
             " FROM agents WHERE workspace_id = $1 AND ($2 IS NULL OR is_active = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"))
@@ -289,8 +313,16 @@ impl Store {
     /// Replaces an agent's editable fields if it is still at `expected_version`, bumps the
     /// version and records a revision naming `changed_fields`, atomically. A stale version is
     /// `Conflict("version")`; a slug taken by another agent is `Conflict("slug")`.
-    pub async fn update_agent(&self, scope: &TenantScope, id: AgentId, expected_version: i64, fields: &AgentFields, changed_fields: &[&str], actor: Option<UserId>, now: Millis) -> Result<Agent> {
+    pub async fn update_agent(
+        &self,
+        scope: &TenantScope,
+        id: AgentId,
+        update: &AgentUpdate,
+        now: Millis,
+    ) -> Result<Agent> {
         let ws = scope.workspace_id().to_string();
+        let AgentUpdate { expected_version, fields, changed_fields, actor } = update;
+        let (expected_version, actor) = (*expected_version, *actor);
         let kbs = kb_json(&fields.knowledge_base_ids);
         let changed = serde_json::json!(changed_fields);
         on_db!(write self, pool => {
@@ -325,7 +357,13 @@ impl Store {
     }
 
     /// An agent's revisions, newest first.
-    pub async fn list_agent_revisions(&self, scope: &TenantScope, agent: AgentId, cursor: Option<RevisionId>, limit: Option<u32>) -> Result<Page<AgentRevision>> {
+    pub async fn list_agent_revisions(
+        &self,
+        scope: &TenantScope,
+        agent: AgentId,
+        cursor: Option<RevisionId>,
+        limit: Option<u32>,
+    ) -> Result<Page<AgentRevision>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<AgentRevision> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", revision_columns!(),
             " FROM agent_revisions WHERE agent_id = $1 AND workspace_id = $2 AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"))
@@ -334,7 +372,12 @@ impl Store {
         Ok(crate::page(&mut rows, limit, |r| r.id.to_string()))
     }
 
-    pub async fn get_agent_revision(&self, scope: &TenantScope, agent: AgentId, id: RevisionId) -> Result<AgentRevision> {
+    pub async fn get_agent_revision(
+        &self,
+        scope: &TenantScope,
+        agent: AgentId,
+        id: RevisionId,
+    ) -> Result<AgentRevision> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", revision_columns!(), " FROM agent_revisions WHERE id = $1 AND agent_id = $2 AND workspace_id = $3"))
             .bind(id.to_string()).bind(agent.to_string()).bind(scope.workspace_id().to_string())
             .fetch_optional(pool).await)?

@@ -115,7 +115,12 @@ macro_rules! message_columns {
 
 impl Store {
     /// Starts a conversation with one of the workspace's agents (`NotFound` otherwise).
-    pub async fn create_conversation(&self, scope: &TenantScope, conv: &NewConversation, now: Millis) -> Result<Conversation> {
+    pub async fn create_conversation(
+        &self,
+        scope: &TenantScope,
+        conv: &NewConversation,
+        now: Millis,
+    ) -> Result<Conversation> {
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO conversations (id, workspace_id, agent_id, end_user_id, channel, title, created_at, updated_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM agents WHERE id = $3 AND workspace_id = $2 RETURNING ", conversation_columns!()))
             .bind(conv.id.to_string()).bind(scope.workspace_id().to_string()).bind(conv.agent_id.to_string())
@@ -124,7 +129,11 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
-    pub async fn get_conversation(&self, scope: &TenantScope, id: ConversationId) -> Result<Conversation> {
+    pub async fn get_conversation(
+        &self,
+        scope: &TenantScope,
+        id: ConversationId,
+    ) -> Result<Conversation> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL"))
             .bind(id.to_string()).bind(scope.workspace_id().to_string())
             .fetch_optional(pool).await)?
@@ -133,7 +142,13 @@ impl Store {
 
     /// Conversations most recently active first (last message, else creation), filtered by
     /// agent and end user. The cursor is the last conversation of the previous page.
-    pub async fn list_conversations(&self, scope: &TenantScope, filter: &ConversationFilter, cursor: Option<ConversationId>, limit: Option<u32>) -> Result<Page<Conversation>> {
+    pub async fn list_conversations(
+        &self,
+        scope: &TenantScope,
+        filter: &ConversationFilter,
+        cursor: Option<ConversationId>,
+        limit: Option<u32>,
+    ) -> Result<Page<Conversation>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<Conversation> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", conversation_columns!(),
             " FROM conversations c WHERE workspace_id = $1 AND deleted_at IS NULL
@@ -148,14 +163,25 @@ impl Store {
     }
 
     /// Soft-deletes a conversation: it and its messages are hidden from then on.
-    pub async fn delete_conversation(&self, scope: &TenantScope, id: ConversationId, now: Millis) -> Result<()> {
+    pub async fn delete_conversation(
+        &self,
+        scope: &TenantScope,
+        id: ConversationId,
+        now: Millis,
+    ) -> Result<()> {
         let n = on_db!(write self, pool => sqlx::query("UPDATE conversations SET deleted_at = $3, updated_at = $3 WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL")
             .bind(id.to_string()).bind(scope.workspace_id().to_string()).bind(now)
             .execute(pool).await.map(|r| r.rows_affected()))?;
         if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
-    pub async fn set_conversation_title(&self, scope: &TenantScope, id: ConversationId, title: &str, now: Millis) -> Result<Conversation> {
+    pub async fn set_conversation_title(
+        &self,
+        scope: &TenantScope,
+        id: ConversationId,
+        title: &str,
+        now: Millis,
+    ) -> Result<Conversation> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE conversations SET title = $3, updated_at = $4 WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL RETURNING ", conversation_columns!()))
             .bind(id.to_string()).bind(scope.workspace_id().to_string()).bind(title).bind(now)
             .fetch_optional(pool).await)?
@@ -164,7 +190,13 @@ impl Store {
 
     /// Appends messages in one transaction and moves the conversation's last activity to `now`.
     /// `NotFound` if the conversation is not the workspace's or was deleted.
-    pub async fn append_messages(&self, scope: &TenantScope, conversation: ConversationId, messages: &[NewMessage], now: Millis) -> Result<Vec<Message>> {
+    pub async fn append_messages(
+        &self,
+        scope: &TenantScope,
+        conversation: ConversationId,
+        messages: &[NewMessage],
+        now: Millis,
+    ) -> Result<Vec<Message>> {
         let (cid, ws) = (conversation.to_string(), scope.workspace_id().to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -192,7 +224,13 @@ impl Store {
 
     /// A conversation's messages oldest first, after the cursor (the last message seen).
     /// Empty for a conversation that is not the workspace's or was deleted.
-    pub async fn list_messages(&self, scope: &TenantScope, conversation: ConversationId, after: Option<MessageId>, limit: Option<u32>) -> Result<Page<Message>> {
+    pub async fn list_messages(
+        &self,
+        scope: &TenantScope,
+        conversation: ConversationId,
+        after: Option<MessageId>,
+        limit: Option<u32>,
+    ) -> Result<Page<Message>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<Message> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", message_columns!(),
             " FROM messages m JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NULL
@@ -203,7 +241,12 @@ impl Store {
     }
 
     /// The last `n` messages of a conversation in chronological order (the prompt history).
-    pub async fn recent_messages(&self, scope: &TenantScope, conversation: ConversationId, n: u32) -> Result<Vec<Message>> {
+    pub async fn recent_messages(
+        &self,
+        scope: &TenantScope,
+        conversation: ConversationId,
+        n: u32,
+    ) -> Result<Vec<Message>> {
         let mut rows: Vec<Message> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", message_columns!(),
             " FROM messages m JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NULL
               WHERE m.conversation_id = $1 AND m.workspace_id = $2 ORDER BY m.id DESC LIMIT $3"))

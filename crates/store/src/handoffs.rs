@@ -41,7 +41,12 @@ macro_rules! handoff_columns {
 
 impl Store {
     /// Records a request for a human, for one of the workspace's agents (`NotFound` otherwise).
-    pub async fn create_handoff(&self, scope: &TenantScope, handoff: &NewHandoff, now: Millis) -> Result<Handoff> {
+    pub async fn create_handoff(
+        &self,
+        scope: &TenantScope,
+        handoff: &NewHandoff,
+        now: Millis,
+    ) -> Result<Handoff> {
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO handoffs (id, workspace_id, agent_id, conversation_id, reason, status, created_at, updated_at)
              SELECT $1, $2, $3, $4, $5, 'requested', $6, $6 FROM agents WHERE id = $3 AND workspace_id = $2 RETURNING ", handoff_columns!()))
             .bind(new_text_id("hof")).bind(scope.workspace_id().to_string()).bind(handoff.agent_id.to_string())
@@ -58,7 +63,13 @@ impl Store {
     }
 
     /// The workspace's handoffs newest first, optionally in one status.
-    pub async fn list_handoffs(&self, scope: &TenantScope, status: Option<HandoffStatus>, cursor: Option<&str>, limit: Option<u32>) -> Result<Page<Handoff>> {
+    pub async fn list_handoffs(
+        &self,
+        scope: &TenantScope,
+        status: Option<HandoffStatus>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Handoff>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<Handoff> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", handoff_columns!(),
             " FROM handoffs WHERE workspace_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"))
@@ -67,7 +78,13 @@ impl Store {
         Ok(crate::page(&mut rows, limit, |r| r.id.clone()))
     }
 
-    pub async fn set_handoff_status(&self, scope: &TenantScope, id: &str, status: HandoffStatus, now: Millis) -> Result<Handoff> {
+    pub async fn set_handoff_status(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        status: HandoffStatus,
+        now: Millis,
+    ) -> Result<Handoff> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE handoffs SET status = $3, updated_at = $4 WHERE id = $1 AND workspace_id = $2 RETURNING ", handoff_columns!()))
             .bind(id).bind(scope.workspace_id().to_string()).bind(status.as_str()).bind(now)
             .fetch_optional(pool).await)?

@@ -132,7 +132,12 @@ macro_rules! doc_columns {
 }
 
 impl Store {
-    pub async fn create_knowledge_base(&self, scope: &TenantScope, kb: &NewKnowledgeBase, now: Millis) -> Result<KnowledgeBase> {
+    pub async fn create_knowledge_base(
+        &self,
+        scope: &TenantScope,
+        kb: &NewKnowledgeBase,
+        now: Millis,
+    ) -> Result<KnowledgeBase> {
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO knowledge_bases (id, workspace_id, name, description, chunk_size, chunk_overlap, embedding, sync_frequency, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ", kb_columns!()))
             .bind(kb.id.to_string()).bind(scope.workspace_id().to_string()).bind(&kb.name).bind(kb.description.as_deref())
@@ -141,7 +146,11 @@ impl Store {
         .map_err(Into::into)
     }
 
-    pub async fn get_knowledge_base(&self, scope: &TenantScope, id: KnowledgeBaseId) -> Result<KnowledgeBase> {
+    pub async fn get_knowledge_base(
+        &self,
+        scope: &TenantScope,
+        id: KnowledgeBaseId,
+    ) -> Result<KnowledgeBase> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", kb_columns!(), " FROM knowledge_bases WHERE id = $1 AND workspace_id = $2"))
             .bind(id.to_string()).bind(scope.workspace_id().to_string())
             .fetch_optional(pool).await)?
@@ -149,7 +158,12 @@ impl Store {
     }
 
     /// The workspace's knowledge bases, newest first.
-    pub async fn list_knowledge_bases(&self, scope: &TenantScope, cursor: Option<KnowledgeBaseId>, limit: Option<u32>) -> Result<Page<KnowledgeBase>> {
+    pub async fn list_knowledge_bases(
+        &self,
+        scope: &TenantScope,
+        cursor: Option<KnowledgeBaseId>,
+        limit: Option<u32>,
+    ) -> Result<Page<KnowledgeBase>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<KnowledgeBase> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", kb_columns!(),
             " FROM knowledge_bases WHERE workspace_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"))
@@ -158,7 +172,13 @@ impl Store {
         Ok(crate::page(&mut rows, limit, |r| r.id.to_string()))
     }
 
-    pub async fn update_knowledge_base(&self, scope: &TenantScope, id: KnowledgeBaseId, patch: &KnowledgeBasePatch, now: Millis) -> Result<KnowledgeBase> {
+    pub async fn update_knowledge_base(
+        &self,
+        scope: &TenantScope,
+        id: KnowledgeBaseId,
+        patch: &KnowledgeBasePatch,
+        now: Millis,
+    ) -> Result<KnowledgeBase> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE knowledge_bases SET
                 name = COALESCE($3, name),
                 description = CASE WHEN $4 THEN $5 ELSE description END,
@@ -179,7 +199,11 @@ impl Store {
 
     /// Deletes a knowledge base and all its documents; returns the documents that were in it
     /// (their files and index entries are the caller's to remove).
-    pub async fn delete_knowledge_base(&self, scope: &TenantScope, id: KnowledgeBaseId) -> Result<Vec<Document>> {
+    pub async fn delete_knowledge_base(
+        &self,
+        scope: &TenantScope,
+        id: KnowledgeBaseId,
+    ) -> Result<Vec<Document>> {
         let (kb, ws) = (id.to_string(), scope.workspace_id().to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -196,13 +220,18 @@ impl Store {
     }
 
     /// Document counts by status, total chunks and the last indexing time.
-    pub async fn knowledge_base_stats(&self, scope: &TenantScope, id: KnowledgeBaseId) -> Result<KnowledgeBaseStats> {
+    pub async fn knowledge_base_stats(
+        &self,
+        scope: &TenantScope,
+        id: KnowledgeBaseId,
+    ) -> Result<KnowledgeBaseStats> {
         let kb = self.get_knowledge_base(scope, id).await?;
         let rows: Vec<(String, i64, i64)> = on_db!(read self, pool => sqlx::query_as(
             "SELECT status, COUNT(*), CAST(COALESCE(SUM(chunk_count), 0) AS BIGINT) FROM documents WHERE kb_id = $1 AND workspace_id = $2 GROUP BY status")
             .bind(id.to_string()).bind(scope.workspace_id().to_string())
             .fetch_all(pool).await)?;
-        let mut stats = KnowledgeBaseStats { last_indexed_at: kb.last_indexed_at, ..Default::default() };
+        let mut stats =
+            KnowledgeBaseStats { last_indexed_at: kb.last_indexed_at, ..Default::default() };
         for (status, n, chunks) in rows {
             stats.documents += n;
             stats.chunks += chunks;
@@ -218,7 +247,12 @@ impl Store {
 
     /// Records a document (status `pending`) in one of the workspace's knowledge bases
     /// (`NotFound` if the knowledge base is not the workspace's).
-    pub async fn create_document(&self, scope: &TenantScope, doc: &NewDocument, now: Millis) -> Result<Document> {
+    pub async fn create_document(
+        &self,
+        scope: &TenantScope,
+        doc: &NewDocument,
+        now: Millis,
+    ) -> Result<Document> {
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO documents (id, workspace_id, kb_id, title, filename, content_type, size_bytes, source_url, storage_key, etag, last_modified, status, chunk_count, created_at, updated_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $12 FROM knowledge_bases WHERE id = $3 AND workspace_id = $2
              RETURNING ", doc_columns!()))
@@ -237,7 +271,14 @@ impl Store {
     }
 
     /// A knowledge base's documents newest first, optionally in one status.
-    pub async fn list_documents(&self, scope: &TenantScope, kb: KnowledgeBaseId, status: Option<DocumentStatus>, cursor: Option<DocumentId>, limit: Option<u32>) -> Result<Page<Document>> {
+    pub async fn list_documents(
+        &self,
+        scope: &TenantScope,
+        kb: KnowledgeBaseId,
+        status: Option<DocumentStatus>,
+        cursor: Option<DocumentId>,
+        limit: Option<u32>,
+    ) -> Result<Page<Document>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<Document> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", doc_columns!(),
             " FROM documents WHERE kb_id = $1 AND workspace_id = $2 AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"))
@@ -248,21 +289,44 @@ impl Store {
     }
 
     /// Sends a document back to `pending` (re-index), clearing its error.
-    pub async fn mark_document_pending(&self, scope: &TenantScope, id: DocumentId, now: Millis) -> Result<Document> {
+    pub async fn mark_document_pending(
+        &self,
+        scope: &TenantScope,
+        id: DocumentId,
+        now: Millis,
+    ) -> Result<Document> {
         self.set_document_status(scope, id, DocumentStatus::Pending, None, now).await
     }
 
-    pub async fn mark_document_processing(&self, scope: &TenantScope, id: DocumentId, now: Millis) -> Result<Document> {
+    pub async fn mark_document_processing(
+        &self,
+        scope: &TenantScope,
+        id: DocumentId,
+        now: Millis,
+    ) -> Result<Document> {
         self.set_document_status(scope, id, DocumentStatus::Processing, None, now).await
     }
 
     /// Marks a document failed with a reason a person can act on.
-    pub async fn mark_document_failed(&self, scope: &TenantScope, id: DocumentId, error: &str, now: Millis) -> Result<Document> {
+    pub async fn mark_document_failed(
+        &self,
+        scope: &TenantScope,
+        id: DocumentId,
+        error: &str,
+        now: Millis,
+    ) -> Result<Document> {
         let error: String = error.chars().take(2_000).collect();
         self.set_document_status(scope, id, DocumentStatus::Failed, Some(&error), now).await
     }
 
-    async fn set_document_status(&self, scope: &TenantScope, id: DocumentId, status: DocumentStatus, error: Option<&str>, now: Millis) -> Result<Document> {
+    async fn set_document_status(
+        &self,
+        scope: &TenantScope,
+        id: DocumentId,
+        status: DocumentStatus,
+        error: Option<&str>,
+        now: Millis,
+    ) -> Result<Document> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE documents SET status = $3, error = $4, updated_at = $5 WHERE id = $1 AND workspace_id = $2 RETURNING ", doc_columns!()))
             .bind(id.to_string()).bind(scope.workspace_id().to_string()).bind(status.as_str()).bind(error).bind(now)
             .fetch_optional(pool).await)?
@@ -271,7 +335,13 @@ impl Store {
 
     /// Records the hash of a document's extracted text. Another document of the same knowledge
     /// base with that hash is `Conflict("duplicate")` (see [`Store::find_document_by_sha256`]).
-    pub async fn set_document_sha256(&self, scope: &TenantScope, id: DocumentId, sha256: &str, now: Millis) -> Result<Document> {
+    pub async fn set_document_sha256(
+        &self,
+        scope: &TenantScope,
+        id: DocumentId,
+        sha256: &str,
+        now: Millis,
+    ) -> Result<Document> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE documents SET content_sha256 = $3, updated_at = $4 WHERE id = $1 AND workspace_id = $2 RETURNING ", doc_columns!()))
             .bind(id.to_string()).bind(scope.workspace_id().to_string()).bind(sha256).bind(now)
             .fetch_optional(pool).await)?
@@ -280,7 +350,13 @@ impl Store {
 
     /// Marks a document indexed with its chunk count (and hash, fetch validators when given),
     /// and stamps the knowledge base's last indexing time, atomically.
-    pub async fn mark_document_indexed(&self, scope: &TenantScope, id: DocumentId, outcome: &DocumentIndexed, now: Millis) -> Result<Document> {
+    pub async fn mark_document_indexed(
+        &self,
+        scope: &TenantScope,
+        id: DocumentId,
+        outcome: &DocumentIndexed,
+        now: Millis,
+    ) -> Result<Document> {
         let ws = scope.workspace_id().to_string();
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -300,7 +376,12 @@ impl Store {
     }
 
     /// The document of `kb` whose extracted text hashes to `sha256`, if any.
-    pub async fn find_document_by_sha256(&self, scope: &TenantScope, kb: KnowledgeBaseId, sha256: &str) -> Result<Option<Document>> {
+    pub async fn find_document_by_sha256(
+        &self,
+        scope: &TenantScope,
+        kb: KnowledgeBaseId,
+        sha256: &str,
+    ) -> Result<Option<Document>> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", doc_columns!(), " FROM documents WHERE kb_id = $1 AND workspace_id = $2 AND content_sha256 = $3"))
             .bind(kb.to_string()).bind(scope.workspace_id().to_string()).bind(sha256)
             .fetch_optional(pool).await)
@@ -308,7 +389,12 @@ impl Store {
     }
 
     /// The newest document of `kb` fetched from `url`, if any (for re-sync).
-    pub async fn find_document_by_source_url(&self, scope: &TenantScope, kb: KnowledgeBaseId, url: &str) -> Result<Option<Document>> {
+    pub async fn find_document_by_source_url(
+        &self,
+        scope: &TenantScope,
+        kb: KnowledgeBaseId,
+        url: &str,
+    ) -> Result<Option<Document>> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", doc_columns!(), " FROM documents WHERE kb_id = $1 AND workspace_id = $2 AND source_url = $3 ORDER BY id DESC LIMIT 1"))
             .bind(kb.to_string()).bind(scope.workspace_id().to_string()).bind(url)
             .fetch_optional(pool).await)

@@ -34,13 +34,21 @@ pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use jobs::{Job, JobStatus, NewJob, backoff_ms};
 pub use workspaces::{Invite, Member, MembershipSummary, NewWorkspace, Workspace, WorkspacePatch};
 // Agents, knowledge, conversations, runs and usage.
-pub use agents::{Agent, AgentFields, AgentRevision, NewAgent};
+pub use agents::{Agent, AgentFields, AgentRevision, AgentUpdate, NewAgent};
 pub use conversations::{Conversation, ConversationFilter, Message, NewConversation, NewMessage};
 pub use handoffs::{Handoff, NewHandoff};
-pub use kinds::{ActionStatus, Channel, DocumentStatus, HandoffStatus, MessageRole, OnboardingStatus, RunStatus, StepKind, SyncFrequency};
-pub use knowledge::{Document, DocumentIndexed, KnowledgeBase, KnowledgeBasePatch, KnowledgeBaseStats, NewDocument, NewKnowledgeBase};
+pub use kinds::{
+    ActionStatus, Channel, DocumentStatus, HandoffStatus, MessageRole, OnboardingStatus, RunStatus,
+    StepKind, SyncFrequency,
+};
+pub use knowledge::{
+    Document, DocumentIndexed, KnowledgeBase, KnowledgeBasePatch, KnowledgeBaseStats, NewDocument,
+    NewKnowledgeBase,
+};
 pub use onboarding::OnboardingSession;
-pub use runs::{NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps};
+pub use runs::{
+    NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps,
+};
 pub use templates::{NewTemplate, StoredTemplate};
 pub use usage::{AgentUsageTotal, DailyUsage, UsageIncrement, UsageTotal};
 

@@ -59,7 +59,15 @@ macro_rules! lock_in_progress {
 
 impl Store {
     /// Starts a session on `template_slug` at `first_step`.
-    pub async fn create_onboarding(&self, scope: &TenantScope, id: OnboardingId, user: UserId, template_slug: &str, first_step: Option<&str>, now: Millis) -> Result<OnboardingSession> {
+    pub async fn create_onboarding(
+        &self,
+        scope: &TenantScope,
+        id: OnboardingId,
+        user: UserId,
+        template_slug: &str,
+        first_step: Option<&str>,
+        now: Millis,
+    ) -> Result<OnboardingSession> {
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO onboarding_sessions (id, workspace_id, user_id, template_slug, status, current_step, answers, completed_steps, created_at, updated_at)
              VALUES ($1, $2, $3, $4, 'in_progress', $5, '{}', '[]', $6, $6) RETURNING ", session_columns!()))
             .bind(id.to_string()).bind(scope.workspace_id().to_string()).bind(user.to_string()).bind(template_slug).bind(first_step).bind(now)
@@ -67,7 +75,11 @@ impl Store {
         .map_err(Into::into)
     }
 
-    pub async fn get_onboarding(&self, scope: &TenantScope, id: OnboardingId) -> Result<OnboardingSession> {
+    pub async fn get_onboarding(
+        &self,
+        scope: &TenantScope,
+        id: OnboardingId,
+    ) -> Result<OnboardingSession> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", session_columns!(), " FROM onboarding_sessions WHERE id = $1 AND workspace_id = $2"))
             .bind(id.to_string()).bind(scope.workspace_id().to_string())
             .fetch_optional(pool).await)?
@@ -75,7 +87,14 @@ impl Store {
     }
 
     /// The workspace's sessions newest first, optionally one user's and/or one status.
-    pub async fn list_onboarding(&self, scope: &TenantScope, user: Option<UserId>, status: Option<OnboardingStatus>, cursor: Option<OnboardingId>, limit: Option<u32>) -> Result<Page<OnboardingSession>> {
+    pub async fn list_onboarding(
+        &self,
+        scope: &TenantScope,
+        user: Option<UserId>,
+        status: Option<OnboardingStatus>,
+        cursor: Option<OnboardingId>,
+        limit: Option<u32>,
+    ) -> Result<Page<OnboardingSession>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<OnboardingSession> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", session_columns!(),
             " FROM onboarding_sessions WHERE workspace_id = $1 AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"))
@@ -88,7 +107,15 @@ impl Store {
     /// Saves one step: merges `answers` into the saved ones (keys given replace keys saved),
     /// records `step_id` as completed and moves to `next_step`, atomically. A session that is
     /// no longer in progress is `Conflict("status")` and is not changed.
-    pub async fn save_onboarding_step(&self, scope: &TenantScope, id: OnboardingId, step_id: &str, answers: &serde_json::Map<String, serde_json::Value>, next_step: Option<&str>, now: Millis) -> Result<OnboardingSession> {
+    pub async fn save_onboarding_step(
+        &self,
+        scope: &TenantScope,
+        id: OnboardingId,
+        step_id: &str,
+        answers: &serde_json::Map<String, serde_json::Value>,
+        next_step: Option<&str>,
+        now: Millis,
+    ) -> Result<OnboardingSession> {
         let (sid, ws) = (id.to_string(), scope.workspace_id().to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -106,7 +133,13 @@ impl Store {
     }
 
     /// Moves the wizard to `step` without saving answers (going back).
-    pub async fn set_onboarding_step(&self, scope: &TenantScope, id: OnboardingId, step: &str, now: Millis) -> Result<OnboardingSession> {
+    pub async fn set_onboarding_step(
+        &self,
+        scope: &TenantScope,
+        id: OnboardingId,
+        step: &str,
+        now: Millis,
+    ) -> Result<OnboardingSession> {
         let (sid, ws) = (id.to_string(), scope.workspace_id().to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -119,7 +152,12 @@ impl Store {
     }
 
     /// Abandons an in-progress session (`Conflict("status")` otherwise).
-    pub async fn abandon_onboarding(&self, scope: &TenantScope, id: OnboardingId, now: Millis) -> Result<OnboardingSession> {
+    pub async fn abandon_onboarding(
+        &self,
+        scope: &TenantScope,
+        id: OnboardingId,
+        now: Millis,
+    ) -> Result<OnboardingSession> {
         let (sid, ws) = (id.to_string(), scope.workspace_id().to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -135,7 +173,13 @@ impl Store {
     /// revision) is inserted and the session marked completed with the agent's id in ONE
     /// transaction. A session not in progress is `Conflict("status")`; an agent conflict (e.g.
     /// `Conflict("slug")`) leaves the session in progress and no agent behind.
-    pub async fn complete_onboarding_with_agent(&self, scope: &TenantScope, id: OnboardingId, agent: &NewAgent, now: Millis) -> Result<(OnboardingSession, Agent)> {
+    pub async fn complete_onboarding_with_agent(
+        &self,
+        scope: &TenantScope,
+        id: OnboardingId,
+        agent: &NewAgent,
+        now: Millis,
+    ) -> Result<(OnboardingSession, Agent)> {
         let (sid, ws) = (id.to_string(), scope.workspace_id().to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -150,9 +194,15 @@ impl Store {
 }
 
 /// Merges a step's answers into the saved object and appends the step to the completed list.
-fn merge_step(saved: &str, steps: &str, step_id: &str, answers: &serde_json::Map<String, serde_json::Value>) -> Result<(String, String)> {
+fn merge_step(
+    saved: &str,
+    steps: &str,
+    step_id: &str,
+    answers: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(String, String)> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-    let mut merged: serde_json::Map<String, serde_json::Value> = serde_json::from_str(saved).map_err(corrupt)?;
+    let mut merged: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(saved).map_err(corrupt)?;
     merged.extend(answers.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut steps: Vec<String> = serde_json::from_str(steps).map_err(corrupt)?;
     if !steps.iter().any(|s| s == step_id) {

@@ -142,7 +142,13 @@ impl Store {
 
     /// Appends steps after the run's last one, in one transaction; returns them with their
     /// sequence numbers. A finished run takes no more steps (`Conflict("status")`).
-    pub async fn append_run_steps(&self, scope: &TenantScope, run: RunId, steps: &[NewRunStep], now: Millis) -> Result<Vec<RunStep>> {
+    pub async fn append_run_steps(
+        &self,
+        scope: &TenantScope,
+        run: RunId,
+        steps: &[NewRunStep],
+        now: Millis,
+    ) -> Result<Vec<RunStep>> {
         let (rid, ws) = (run.to_string(), scope.workspace_id().to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
@@ -172,7 +178,15 @@ impl Store {
     /// Moves an unfinished run to `status`. A terminal status (completed, failed, cancelled)
     /// stamps `finished_at`; `usage` and `error` are recorded when given. A run already
     /// finished is `Conflict("status")`.
-    pub async fn set_run_status(&self, scope: &TenantScope, run: RunId, status: RunStatus, usage: Option<&serde_json::Value>, error: Option<&str>, now: Millis) -> Result<Run> {
+    pub async fn set_run_status(
+        &self,
+        scope: &TenantScope,
+        run: RunId,
+        status: RunStatus,
+        usage: Option<&serde_json::Value>,
+        error: Option<&str>,
+        now: Millis,
+    ) -> Result<Run> {
         let (rid, ws) = (run.to_string(), scope.workspace_id().to_string());
         let finished = status.is_terminal().then_some(now);
         let row: Option<Run> = on_db!(write self, pool => sqlx::query_as(concat!("UPDATE runs SET status = $3, finished_at = $4, usage = COALESCE($5, usage), error = COALESCE($6, error)
@@ -204,7 +218,13 @@ impl Store {
     }
 
     /// The workspace's runs newest first, optionally one agent's.
-    pub async fn list_runs(&self, scope: &TenantScope, agent: Option<AgentId>, cursor: Option<RunId>, limit: Option<u32>) -> Result<Page<Run>> {
+    pub async fn list_runs(
+        &self,
+        scope: &TenantScope,
+        agent: Option<AgentId>,
+        cursor: Option<RunId>,
+        limit: Option<u32>,
+    ) -> Result<Page<Run>> {
         let limit = clamp_limit(limit);
         let mut rows: Vec<Run> = on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", run_columns!(),
             " FROM runs WHERE workspace_id = $1 AND ($2 IS NULL OR agent_id = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"))
@@ -215,7 +235,11 @@ impl Store {
 
     /// Retention: deletes runs (with their steps and pending actions) started before `cutoff`,
     /// in every workspace or only in `scope`'s. Returns how many runs.
-    pub async fn delete_runs_before(&self, scope: Option<&TenantScope>, cutoff: Millis) -> Result<u64> {
+    pub async fn delete_runs_before(
+        &self,
+        scope: Option<&TenantScope>,
+        cutoff: Millis,
+    ) -> Result<u64> {
         let n = on_db!(write self, pool => sqlx::query("DELETE FROM runs WHERE started_at < $1 AND ($2 IS NULL OR workspace_id = $2)")
             .bind(cutoff).bind(scope.map(|s| s.workspace_id().to_string()))
             .execute(pool).await.map(|r| r.rows_affected()))?;
@@ -223,7 +247,12 @@ impl Store {
     }
 
     /// Records a tool call awaiting the user's decision, on one of the workspace's runs.
-    pub async fn create_pending_action(&self, scope: &TenantScope, action: &NewPendingAction, now: Millis) -> Result<PendingAction> {
+    pub async fn create_pending_action(
+        &self,
+        scope: &TenantScope,
+        action: &NewPendingAction,
+        now: Millis,
+    ) -> Result<PendingAction> {
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO pending_actions (id, workspace_id, run_id, conversation_id, tool_name, arguments, status, created_at)
              SELECT $1, $2, $3, $4, $5, $6, 'pending', $7 FROM runs WHERE id = $3 AND workspace_id = $2 RETURNING ", action_columns!()))
             .bind(new_text_id("act")).bind(scope.workspace_id().to_string()).bind(action.run_id.to_string())
@@ -241,7 +270,14 @@ impl Store {
 
     /// Decides a pending action once (approved, rejected or expired); deciding it again, or
     /// "deciding" `Pending`, is `Conflict("status")`.
-    pub async fn decide_pending_action(&self, scope: &TenantScope, id: &str, decision: ActionStatus, by: Option<UserId>, now: Millis) -> Result<PendingAction> {
+    pub async fn decide_pending_action(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        decision: ActionStatus,
+        by: Option<UserId>,
+        now: Millis,
+    ) -> Result<PendingAction> {
         if decision == ActionStatus::Pending {
             return Err(StoreError::Conflict("status"));
         }
@@ -259,7 +295,11 @@ impl Store {
     }
 
     /// The actions of a conversation still waiting for a decision, oldest first.
-    pub async fn list_pending_actions(&self, scope: &TenantScope, conversation: ConversationId) -> Result<Vec<PendingAction>> {
+    pub async fn list_pending_actions(
+        &self,
+        scope: &TenantScope,
+        conversation: ConversationId,
+    ) -> Result<Vec<PendingAction>> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", action_columns!(),
             " FROM pending_actions WHERE conversation_id = $1 AND workspace_id = $2 AND status = 'pending' ORDER BY id"))
             .bind(conversation.to_string()).bind(scope.workspace_id().to_string())

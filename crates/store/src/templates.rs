@@ -57,7 +57,12 @@ fn owner_id(owner: Option<&TenantScope>) -> Option<String> {
 impl Store {
     /// Stores a template for a workspace, or a system template when `owner` is `None`.
     /// A slug already used by the same owner is `Conflict("slug")`.
-    pub async fn create_template(&self, owner: Option<&TenantScope>, template: &NewTemplate, now: Millis) -> Result<StoredTemplate> {
+    pub async fn create_template(
+        &self,
+        owner: Option<&TenantScope>,
+        template: &NewTemplate,
+        now: Millis,
+    ) -> Result<StoredTemplate> {
         on_db!(write self, pool => sqlx::query_as(concat!("INSERT INTO templates (id, workspace_id, slug, document, is_active, usage_count, created_by, created_at, updated_at)
              VALUES ($1, $2, $3, $4, TRUE, 0, $5, $6, $6) RETURNING ", template_columns!()))
             .bind(template.id.to_string()).bind(owner_id(owner)).bind(&template.slug).bind(json(&template.document))
@@ -68,7 +73,11 @@ impl Store {
 
     /// The template a workspace sees under `slug`: its own first, else the system one (retired
     /// ones included; check `is_active`). `None` when neither is stored.
-    pub async fn get_template(&self, scope: &TenantScope, slug: &str) -> Result<Option<StoredTemplate>> {
+    pub async fn get_template(
+        &self,
+        scope: &TenantScope,
+        slug: &str,
+    ) -> Result<Option<StoredTemplate>> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", template_columns!(),
             " FROM templates WHERE slug = $1 AND (workspace_id = $2 OR workspace_id IS NULL)
               ORDER BY CASE WHEN workspace_id IS NULL THEN 1 ELSE 0 END LIMIT 1"))
@@ -86,7 +95,11 @@ impl Store {
 
     /// System templates plus, given a scope, the workspace's own, ordered by slug (system
     /// first for equal slugs). Retired ones only when `include_retired`.
-    pub async fn list_templates(&self, scope: Option<&TenantScope>, include_retired: bool) -> Result<Vec<StoredTemplate>> {
+    pub async fn list_templates(
+        &self,
+        scope: Option<&TenantScope>,
+        include_retired: bool,
+    ) -> Result<Vec<StoredTemplate>> {
         on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", template_columns!(),
             " FROM templates WHERE (workspace_id IS NULL OR workspace_id = $1) AND ($2 OR is_active)
               ORDER BY slug, CASE WHEN workspace_id IS NULL THEN 0 ELSE 1 END"))
@@ -96,7 +109,13 @@ impl Store {
     }
 
     /// Replaces the document of the owner's template `slug`.
-    pub async fn update_template(&self, owner: Option<&TenantScope>, slug: &str, document: &serde_json::Value, now: Millis) -> Result<StoredTemplate> {
+    pub async fn update_template(
+        &self,
+        owner: Option<&TenantScope>,
+        slug: &str,
+        document: &serde_json::Value,
+        now: Millis,
+    ) -> Result<StoredTemplate> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE templates SET document = $3, updated_at = $4
              WHERE slug = $1 AND (($2 IS NULL AND workspace_id IS NULL) OR workspace_id = $2) RETURNING ", template_columns!()))
             .bind(slug).bind(owner_id(owner)).bind(json(document)).bind(now)
@@ -106,7 +125,13 @@ impl Store {
 
     /// Sets whether the owner's template `slug` is offered for new agents (`false` retires it;
     /// agents made from it keep working).
-    pub async fn set_template_active(&self, owner: Option<&TenantScope>, slug: &str, active: bool, now: Millis) -> Result<StoredTemplate> {
+    pub async fn set_template_active(
+        &self,
+        owner: Option<&TenantScope>,
+        slug: &str,
+        active: bool,
+        now: Millis,
+    ) -> Result<StoredTemplate> {
         on_db!(write self, pool => sqlx::query_as(concat!("UPDATE templates SET is_active = $3, updated_at = $4
              WHERE slug = $1 AND (($2 IS NULL AND workspace_id IS NULL) OR workspace_id = $2) RETURNING ", template_columns!()))
             .bind(slug).bind(owner_id(owner)).bind(active).bind(now)

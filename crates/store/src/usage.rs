@@ -51,7 +51,12 @@ impl Store {
     pub async fn add_usage(&self, increments: &[UsageIncrement]) -> Result<()> {
         let mut sums: HashMap<(String, String, &str, &str), i64> = HashMap::new();
         for inc in increments {
-            let key = (inc.workspace_id.to_string(), inc.agent_id.map(|a| a.to_string()).unwrap_or_default(), inc.day.as_str(), inc.metric.as_str());
+            let key = (
+                inc.workspace_id.to_string(),
+                inc.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                inc.day.as_str(),
+                inc.metric.as_str(),
+            );
             *sums.entry(key).or_default() += inc.quantity;
         }
         if sums.is_empty() {
@@ -72,7 +77,12 @@ impl Store {
     }
 
     /// Totals per metric for the days `from..=to` (`YYYY-MM-DD`), ordered by metric.
-    pub async fn usage_by_metric(&self, scope: &TenantScope, from: &str, to: &str) -> Result<Vec<UsageTotal>> {
+    pub async fn usage_by_metric(
+        &self,
+        scope: &TenantScope,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageTotal>> {
         on_db!(read self, pool => sqlx::query_as(
             "SELECT metric, CAST(SUM(quantity) AS BIGINT) AS quantity FROM usage_daily
              WHERE workspace_id = $1 AND day >= $2 AND day <= $3 GROUP BY metric ORDER BY metric")
@@ -82,7 +92,12 @@ impl Store {
     }
 
     /// Totals per agent and metric for the days `from..=to`, ordered by agent then metric.
-    pub async fn usage_by_agent(&self, scope: &TenantScope, from: &str, to: &str) -> Result<Vec<AgentUsageTotal>> {
+    pub async fn usage_by_agent(
+        &self,
+        scope: &TenantScope,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<AgentUsageTotal>> {
         let rows: Vec<(String, String, i64)> = on_db!(read self, pool => sqlx::query_as(
             "SELECT agent_id, metric, CAST(SUM(quantity) AS BIGINT) FROM usage_daily
              WHERE workspace_id = $1 AND day >= $2 AND day <= $3 GROUP BY agent_id, metric ORDER BY agent_id, metric")
@@ -93,7 +108,10 @@ impl Store {
                 let agent_id = if agent.is_empty() {
                     None
                 } else {
-                    Some(AgentId::parse(&agent).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?)
+                    Some(
+                        AgentId::parse(&agent)
+                            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
+                    )
                 };
                 Ok(AgentUsageTotal { agent_id, metric, quantity })
             })
@@ -101,7 +119,13 @@ impl Store {
     }
 
     /// Per-day totals of each metric (or one metric) for the days `from..=to`, by day.
-    pub async fn usage_by_day(&self, scope: &TenantScope, from: &str, to: &str, metric: Option<&str>) -> Result<Vec<DailyUsage>> {
+    pub async fn usage_by_day(
+        &self,
+        scope: &TenantScope,
+        from: &str,
+        to: &str,
+        metric: Option<&str>,
+    ) -> Result<Vec<DailyUsage>> {
         on_db!(read self, pool => sqlx::query_as(
             "SELECT day, metric, CAST(SUM(quantity) AS BIGINT) AS quantity FROM usage_daily
              WHERE workspace_id = $1 AND day >= $2 AND day <= $3 AND ($4 IS NULL OR metric = $4) GROUP BY day, metric ORDER BY day, metric")
