@@ -2,7 +2,7 @@
 //! memory and flushes batches here; a batch is one transaction of upserts that add to what is
 //! stored, so flushes from many processes sum correctly.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use domain::{AgentId, WorkspaceId};
 use serde::Serialize;
@@ -47,9 +47,11 @@ pub struct DailyUsage {
 
 impl Store {
     /// Adds a batch of increments in one transaction (increments to the same counter are
-    /// summed first, so each counter is written once per batch).
+    /// summed first, so each counter is written once per batch). Counters are written in key
+    /// order, so concurrent flushes on PostgreSQL take row locks in the same order and cannot
+    /// deadlock.
     pub async fn add_usage(&self, increments: &[UsageIncrement]) -> Result<()> {
-        let mut sums: HashMap<(String, String, &str, &str), i64> = HashMap::new();
+        let mut sums: BTreeMap<(String, String, &str, &str), i64> = BTreeMap::new();
         for inc in increments {
             let key = (
                 inc.workspace_id.to_string(),

@@ -46,6 +46,9 @@ conformance!(
     agent_updates_need_the_current_version_and_write_revisions,
     deleting_an_agent_hides_it_and_its_revisions,
     agents_are_invisible_to_other_workspaces,
+    concurrent_agent_updates_have_one_winner,
+    concurrent_onboarding_saves_keep_every_answer,
+    concurrent_step_appends_number_steps_in_turn,
     templates_resolve_own_before_system_and_retire,
     onboarding_saves_steps_until_completed_or_abandoned,
     onboarding_completion_is_atomic_with_the_agent,
@@ -611,4 +614,90 @@ async fn onboarding_sessions_are_invisible_to_other_workspaces(db: &TestDb) {
         db.store.get_onboarding(&a, s.id).await.unwrap().status,
         OnboardingStatus::InProgress
     );
+}
+
+async fn concurrent_agent_updates_have_one_winner(db: &TestDb) {
+    let (_, scope) = workspace(db, "race@example.com").await;
+    let a = agent(db, &scope, "support").await;
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let store = db.store.clone();
+        let mut fields = a.fields();
+        fields.tagline = Some(format!("editor {i}"));
+        tasks.push(tokio::spawn(async move {
+            store.update_agent(&scope, a.id, &upd(1, &fields, &["tagline"], None), now_ms()).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(agent) => {
+                wins += 1;
+                assert_eq!(agent.version, 2);
+            }
+            Err(StoreError::Conflict("version")) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let revs = db.store.list_agent_revisions(&scope, a.id, None, None).await.unwrap();
+    assert_eq!(revs.data.iter().map(|r| r.version).collect::<Vec<_>>(), [2, 1]);
+}
+
+async fn concurrent_onboarding_saves_keep_every_answer(db: &TestDb) {
+    let (user, scope) = workspace(db, "race-onb@example.com").await;
+    let s = db
+        .store
+        .create_onboarding(&scope, OnboardingId::new(), user.id, "generic-chat", None, now_ms())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let answers = json!({ format!("q{i}"): i }).as_object().unwrap().clone();
+            store
+                .save_onboarding_step(&scope, s.id, &format!("step{i}"), &answers, None, now_ms())
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let done = db.store.get_onboarding(&scope, s.id).await.unwrap();
+    let answers = done.answers.0.as_object().unwrap();
+    assert_eq!(answers.len(), 6, "no save lost another's answers: {answers:?}");
+    assert_eq!(done.completed_steps.0.as_array().unwrap().len(), 6);
+}
+
+async fn concurrent_step_appends_number_steps_in_turn(db: &TestDb) {
+    let (_, scope) = workspace(db, "race-run@example.com").await;
+    let a = agent(db, &scope, "a").await;
+    let run = NewRun { id: RunId::new(), agent_id: a.id, conversation_id: None, model: None };
+    let run = db.store.start_run(&scope, &run, now_ms()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let steps: Vec<NewRunStep> = (0..3)
+                .map(|j| NewRunStep {
+                    kind: StepKind::ToolCall,
+                    name: format!("t{i}-{j}"),
+                    input: json!({}),
+                    output: json!({}),
+                    latency_ms: 1,
+                    tokens_in: 0,
+                    tokens_out: 0,
+                })
+                .collect();
+            store.append_run_steps(&scope, run.id, &steps, now_ms()).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        let got = t.await.unwrap();
+        // Each batch is numbered contiguously.
+        assert_eq!(got[2].seq - got[0].seq, 2);
+    }
+    let full = db.store.get_run(&scope, run.id).await.unwrap();
+    assert_eq!(full.steps.iter().map(|s| s.seq).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
 }

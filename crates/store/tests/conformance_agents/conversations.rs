@@ -649,12 +649,18 @@ pub async fn usage_increments_sum_across_batches(db: &TestDb) {
         ])
         .await
         .unwrap();
-    // Concurrent flushes add up too.
+    // Concurrent flushes of the same counters, listed in different orders, add up too.
     let mut tasks = Vec::new();
-    for _ in 0..4 {
+    for i in 0..8 {
         let store = db.store.clone();
-        let one = inc(&a, Some(x.id), "2026-11-02", "tool_calls", 2);
-        tasks.push(tokio::spawn(async move { store.add_usage(&[one]).await.unwrap() }));
+        let mut batch = vec![
+            inc(&a, Some(x.id), "2026-11-02", "tool_calls", 1),
+            inc(&a, Some(x.id), "2026-11-03", "messages", 1),
+        ];
+        if i % 2 == 1 {
+            batch.reverse();
+        }
+        tasks.push(tokio::spawn(async move { store.add_usage(&batch).await.unwrap() }));
     }
     for t in tasks {
         t.await.unwrap();
@@ -663,7 +669,7 @@ pub async fn usage_increments_sum_across_batches(db: &TestDb) {
     assert_eq!(
         totals,
         [
-            UsageTotal { metric: "messages".into(), quantity: 1 + 1 + 5 + 3 + 7 },
+            UsageTotal { metric: "messages".into(), quantity: 1 + 1 + 5 + 3 + 7 + 8 },
             UsageTotal { metric: "tokens_in".into(), quantity: 100 },
             UsageTotal { metric: "tool_calls".into(), quantity: 8 },
         ]
@@ -684,7 +690,7 @@ pub async fn usage_increments_sum_across_batches(db: &TestDb) {
         db.store.usage_by_day(&a, "2026-11-01", "2026-12-31", Some("messages")).await.unwrap();
     assert_eq!(
         daily.iter().map(|d| (d.day.as_str(), d.quantity)).collect::<Vec<_>>(),
-        [("2026-11-01", 10), ("2026-11-02", 7), ("2026-12-01", 50)]
+        [("2026-11-01", 10), ("2026-11-02", 7), ("2026-11-03", 8), ("2026-12-01", 50)]
     );
     assert_eq!(
         db.store.usage_by_metric(&b, "2026-11-01", "2026-11-30").await.unwrap(),
