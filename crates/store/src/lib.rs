@@ -46,9 +46,7 @@ pub use knowledge::{
     NewKnowledgeBase,
 };
 pub use onboarding::OnboardingSession;
-pub use runs::{
-    NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps,
-};
+pub use runs::{NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps};
 pub use templates::{NewTemplate, StoredTemplate};
 pub use usage::{AgentUsageTotal, DailyUsage, UsageIncrement, UsageTotal};
 
