@@ -16,6 +16,16 @@ mod db;
 mod jobs;
 pub mod testing;
 mod workspaces;
+// Agents, knowledge, conversations, runs and usage.
+mod agents;
+mod conversations;
+mod handoffs;
+mod kinds;
+mod knowledge;
+mod onboarding;
+mod runs;
+mod templates;
+mod usage;
 
 pub use accounts::{EmailPurpose, NewUser, RefreshOutcome, Session, User};
 pub use api_keys::{ApiKey, NewApiKey};
@@ -23,6 +33,22 @@ pub use audit::{AuditEvent, NewAuditEvent};
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use jobs::{Job, JobStatus, NewJob, backoff_ms};
 pub use workspaces::{Invite, Member, MembershipSummary, NewWorkspace, Workspace, WorkspacePatch};
+// Agents, knowledge, conversations, runs and usage.
+pub use agents::{Agent, AgentFields, AgentRevision, AgentUpdate, NewAgent};
+pub use conversations::{Conversation, ConversationFilter, Message, NewConversation, NewMessage};
+pub use handoffs::{Handoff, NewHandoff};
+pub use kinds::{
+    ActionStatus, Channel, DocumentStatus, HandoffStatus, MessageRole, OnboardingStatus, RunStatus,
+    StepKind, SyncFrequency,
+};
+pub use knowledge::{
+    Document, DocumentIndexed, KnowledgeBase, KnowledgeBasePatch, KnowledgeBaseStats, NewDocument,
+    NewKnowledgeBase,
+};
+pub use onboarding::OnboardingSession;
+pub use runs::{NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps};
+pub use templates::{NewTemplate, StoredTemplate};
+pub use usage::{AgentUsageTotal, DailyUsage, UsageIncrement, UsageTotal};
 
 use domain::WorkspaceId;
 
@@ -92,11 +118,15 @@ impl From<sqlx::Error> for StoreError {
 /// Names the duplicated thing from the engine's message (SQLite: `users.email`; PostgreSQL:
 /// `users_email_key`).
 fn conflict_name(msg: &str) -> &'static str {
-    const KNOWN: [(&str, &str); 4] = [
+    const KNOWN: [(&str, &str); 8] = [
         ("email", "email"),
         ("key_hash", "api_key"),
         ("token_hash", "token"),
         ("memberships", "membership"),
+        ("slug", "slug"),
+        ("public_id", "public_id"),
+        ("content_sha256", "duplicate"),
+        ("agent_revisions", "version"),
     ];
     KNOWN.iter().find(|(needle, _)| msg.contains(needle)).map(|(_, name)| *name).unwrap_or("row")
 }
