@@ -984,7 +984,17 @@ fn start_smtp_server() -> (std::process::Child, u16, std::sync::Arc<std::sync::M
     use std::io::{BufRead, BufReader};
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = std::process::Command::new("python3")
-        .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Debugging", "stdout"])
+        .args([
+            "-u",
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Debugging",
+            "stdout",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1011,7 +1021,11 @@ fn start_smtp_server() -> (std::process::Child, u16, std::sync::Arc<std::sync::M
 #[tokio::test]
 async fn verification_mail_goes_out_over_smtp_when_configured() {
     let (mut smtp, port, seen) = start_smtp_server();
-    let app = testkit::spawn_app_with(testkit::Options { smtp_url: Some(format!("smtp://127.0.0.1:{port}")), ..Default::default() }).await;
+    let app = testkit::spawn_app_with(testkit::Options {
+        smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+        ..Default::default()
+    })
+    .await;
     let resp = app.post("/api/v1/auth/register", None, json!({"email": "smtp@example.com", "password": "Correct1horse", "name": "S", "company_name": "S"})).await;
     assert_eq!(resp.status(), 201);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -1024,7 +1038,13 @@ async fn verification_mail_goes_out_over_smtp_when_configured() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert!(seen.lock().unwrap().contains("smtp@example.com"));
-    assert!(std::fs::read_dir(app.outbox()).unwrap().next().is_none(), "nothing went to the outbox");
-    assert_eq!(app.post("/api/v1/auth/verify-email", None, json!({"token": token})).await.status(), 200);
+    assert!(
+        std::fs::read_dir(app.outbox()).unwrap().next().is_none(),
+        "nothing went to the outbox"
+    );
+    assert_eq!(
+        app.post("/api/v1/auth/verify-email", None, json!({"token": token})).await.status(),
+        200
+    );
     let _ = smtp.kill();
 }
