@@ -60,6 +60,8 @@ pub struct RuntimeSettings {
     /// Characters of a passage in citations and no-model answers.
     pub excerpt_chars: usize,
     pub on_disconnect: DisconnectPolicy,
+    /// Longest user message accepted (the HTTP layer should refuse longer ones first, with 413).
+    pub max_message_chars: usize,
     /// Capacity of the event channel; a slow reader slows the run (backpressure).
     pub event_buffer: usize,
 }
@@ -73,6 +75,7 @@ impl Default for RuntimeSettings {
             top_k: 5,
             excerpt_chars: 300,
             on_disconnect: DisconnectPolicy::Finish,
+            max_message_chars: 32_000,
             event_buffer: 256,
         }
     }

@@ -191,3 +191,62 @@ pub(crate) fn arguments_from_message(spec: &ToolSpec, message: &str) -> Option<V
     }
     Some(Value::Object(args))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{InMemoryHandoffs, InMemoryKnowledge, StaticWebFetcher};
+
+    fn registry() -> ToolRegistry {
+        let ports = Ports {
+            knowledge: Arc::new(InMemoryKnowledge::new()),
+            web: Arc::new(StaticWebFetcher::new()),
+            handoffs: Arc::new(InMemoryHandoffs::new()),
+        };
+        let mut agent = AgentSnapshot::new(AgentId::new(), WorkspaceId::new(), "A", "You are A.");
+        agent.skills = vec!["web-fetch:fetch".into(), "handoff:escalate".into()];
+        ToolRegistry::for_agent(&agent, &ports, &[])
+    }
+
+    #[test]
+    fn skills_map_to_built_in_tools_and_knowledge_needs_a_skill_or_a_base() {
+        let r = registry();
+        let names: Vec<String> = r.specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, vec![WEB_FETCH, ESCALATE_TO_HUMAN]);
+        assert_eq!(r.for_skill("handoff:escalate").unwrap().spec.name, ESCALATE_TO_HUMAN);
+        assert!(r.for_skill("knowledge:search").is_none());
+    }
+
+    #[test]
+    fn arguments_are_parsed_and_checked_against_the_schema() {
+        let r = registry();
+        assert_eq!(
+            r.validate(WEB_FETCH, r#"{"url":"https://a.test"}"#).unwrap(),
+            serde_json::json!({"url": "https://a.test"})
+        );
+        let bad_url = r.validate(WEB_FETCH, r#"{"url":"file:///etc/passwd"}"#);
+        assert!(matches!(bad_url, Err(ArgumentError::Invalid(m)) if m.contains("/url")));
+        let extra = r.validate(ESCALATE_TO_HUMAN, r#"{"reason":"x","admin":true}"#);
+        assert!(matches!(extra, Err(ArgumentError::Invalid(_))));
+        assert!(
+            matches!(r.validate(ESCALATE_TO_HUMAN, ""), Err(ArgumentError::Invalid(m)) if m.contains("reason"))
+        );
+        assert_eq!(r.validate("nope", "{}"), Err(ArgumentError::UnknownTool("nope".into())));
+    }
+
+    #[test]
+    fn routed_calls_take_their_arguments_from_the_message() {
+        let r = registry();
+        let fetch = &r.get(WEB_FETCH).unwrap().spec;
+        assert_eq!(
+            arguments_from_message(fetch, "read https://a.test/x, please"),
+            Some(serde_json::json!({"url": "https://a.test/x"}))
+        );
+        assert_eq!(arguments_from_message(fetch, "no link here"), None);
+        let esc = &r.get(ESCALATE_TO_HUMAN).unwrap().spec;
+        assert_eq!(
+            arguments_from_message(esc, "human please"),
+            Some(serde_json::json!({"reason": "human please"}))
+        );
+    }
+}

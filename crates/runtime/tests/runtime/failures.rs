@@ -61,3 +61,17 @@ async fn a_stream_cut_midway_fails_without_persisting_the_partial_text() {
     assert!(!crate::kit::deltas(&events).is_empty(), "deltas were forwarded before the cut");
     assert_eq!(outcome.messages, vec![Message::user("hi")]);
 }
+
+#[tokio::test]
+async fn an_oversized_message_is_refused_without_a_model_call_or_anything_to_persist() {
+    let kit = kit().await;
+    let mut settings = kit.settings();
+    settings.max_message_chars = 100;
+    let (events, outcome) =
+        run(&kit.runtime_with(settings), input(&kit.agent(), &"x".repeat(101))).await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.error.unwrap().code, "message_too_long");
+    assert!(outcome.messages.is_empty());
+    assert_eq!(kit.fake.request_count(), 0);
+    assert_eq!(events.last().unwrap().name(), "run.failed");
+}

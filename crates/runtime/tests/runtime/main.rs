@@ -6,6 +6,7 @@ mod kit;
 
 mod cancellation;
 mod confirmation;
+mod custom_tools;
 mod failures;
 mod no_model;
 mod prompt;
