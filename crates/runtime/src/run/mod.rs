@@ -26,6 +26,9 @@ mod tool_loop;
 
 pub use resume::DECLINED;
 
+/// Tool call ids of calls made by routing rules rather than by the model.
+pub(crate) const ROUTED_CALL_PREFIX: &str = "route_";
+
 /// How a run was started.
 pub(crate) enum Start {
     New(RunInput),

@@ -30,8 +30,20 @@ impl Run {
             approved: approved.iter().map(|a| a.id.clone()).collect(),
             rejected: rejected.iter().map(|a| a.id.clone()).collect(),
         });
+        // The paused turn (the assistant message with the pending calls, and what followed)
+        // is sent whole: trimming it would orphan the results added below.
+        let split = history
+            .iter()
+            .rposition(|m| match m {
+                Message::Assistant { tool_calls, .. } => {
+                    tool_calls.iter().any(|c| open.contains(&c.id))
+                }
+                _ => false,
+            })
+            .unwrap_or(history.len());
         let base = self.agent.system_prompt.clone();
-        let mut conv = self.conversation(&base, &history, None);
+        let mut conv = self.conversation(&base, &history[..split], None);
+        conv.extend_from_slice(&history[split..]);
         let mut results: Vec<CallResult> = Vec::new();
         for action in &rejected {
             let call = ToolCall {
@@ -61,7 +73,12 @@ impl Run {
         let ids: HashSet<String> = calls.iter().map(|c| c.id.clone()).collect();
         let (_, executed) = self.execute_calls(&calls, &mut conv, &ids).await;
         results.extend(executed);
-        if self.rt.model.is_none() {
+        // A paused routed skill without `fallback_to_llm` answers with its result, as it would
+        // have without the pause.
+        let routed_only = open.iter().all(|id| id.starts_with(super::ROUTED_CALL_PREFIX))
+            && !self.agent.routing.fallback_to_llm;
+        if self.rt.model.is_none() || routed_only {
+            let no_model = self.rt.model.is_none();
             let text = results
                 .iter()
                 .map(|r| {
@@ -69,7 +86,7 @@ impl Run {
                         &r.status,
                         &r.content,
                         &r.cited,
-                        true,
+                        no_model,
                         self.rt.settings.excerpt_chars,
                     )
                 })

@@ -86,7 +86,7 @@ impl Run {
             return None;
         };
         let call = ToolCall {
-            id: format!("route_{}", uuid::Uuid::now_v7().simple()),
+            id: format!("{}{}", super::ROUTED_CALL_PREFIX, uuid::Uuid::now_v7().simple()),
             name: tool.spec.name.clone(),
             arguments: args.to_string(),
         };

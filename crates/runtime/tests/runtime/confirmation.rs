@@ -139,3 +139,51 @@ async fn resuming_with_an_unknown_action_is_refused() {
     let err = kit.runtime().resume(bad).err().expect("refused");
     assert_eq!(err, RuntimeError::UnknownAction("act_nope".into()));
 }
+
+#[tokio::test]
+async fn the_paused_turn_survives_history_trimming_on_resume() {
+    let kit = kit().await;
+    let agent = escalating_agent(&kit);
+    let (_, first) = paused(&kit, &agent).await;
+    kit.fake.push(Reply::text("Done."));
+    let mut settings = kit.settings();
+    settings.history_token_budget = 1;
+
+    let (_, outcome) = kit
+        .runtime_with(settings)
+        .resume(resume_input(&agent, &first, true))
+        .unwrap()
+        .collect()
+        .await;
+
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    let msgs = kit.fake.requests().last().unwrap().messages().to_vec();
+    let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, vec!["system", "assistant", "tool"]);
+    assert_eq!(msgs[1]["tool_calls"][0]["id"], "esc");
+}
+
+#[tokio::test]
+async fn a_routed_side_effect_waits_for_approval_too() {
+    let kit = kit().await;
+    let mut agent = escalating_agent(&kit);
+    agent.routing = runtime::RoutingRules {
+        rules: vec![runtime::RoutingRule {
+            pattern: "(human|manager)".into(),
+            condition: runtime::MatchCondition::Contains,
+            target: runtime::RouteTarget::Skill { skill: "handoff:escalate".into() },
+        }],
+        fallback_to_llm: false,
+        no_match_answer: None,
+    };
+    let (_, first) = run(&kit.runtime(), input(&agent, "a human please")).await;
+    assert_eq!(first.status, RunStatus::AwaitingAction);
+    assert!(kit.handoffs.requests().is_empty());
+
+    let (_, outcome) =
+        kit.runtime().resume(resume_input(&agent, &first, true)).unwrap().collect().await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(kit.handoffs.requests()[0].reason, "a human please");
+    assert!(outcome.text.starts_with("Handoff requested"), "{}", outcome.text);
+    assert_eq!(kit.fake.request_count(), 0, "routing without fallback never asks the model");
+}
