@@ -76,7 +76,9 @@ pub enum RunEvent {
         /// The model that will be asked; `None` without a model.
         model: Option<String>,
     },
-    /// More answer text, as the model streams it.
+    /// More text, as the model streams it. This includes text the model says alongside tool
+    /// calls ("Let me look that up."), so the concatenated deltas of a run may be longer than
+    /// the final answer in `message.completed`.
     #[serde(rename = "message.delta")]
     MessageDelta { delta: String },
     #[serde(rename = "tool.started")]
@@ -96,7 +98,8 @@ pub enum RunEvent {
     Citation(Citation),
     #[serde(rename = "action.pending")]
     ActionPending(PendingAction),
-    /// The final answer text, with its citations.
+    /// The final answer (the last assistant message's text), with every citation of the run.
+    /// Not sent for paused, cancelled or failed runs.
     #[serde(rename = "message.completed")]
     MessageCompleted { content: String, citations: Vec<Citation> },
     /// The run ended without error: `completed`, `awaiting_action` or `cancelled`.

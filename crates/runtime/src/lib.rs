@@ -19,6 +19,31 @@
 //!
 //! Ports ([`KnowledgeSearch`], [`WebFetcher`], [`HandoffSink`]) are traits; [`memory`] has
 //! in-memory implementations for tests.
+//!
+//! ```no_run
+//! # async fn demo(model: Option<std::sync::Arc<dyn llm::ChatModel>>, ports: runtime::Ports,
+//! #     agent: runtime::AgentSnapshot, history: Vec<llm::Message>) {
+//! use runtime::{RunEvent, RunInput, RunStatus, Runtime, RuntimeSettings};
+//!
+//! let rt = Runtime::new(model, ports, RuntimeSettings::default()); // once, at start
+//! let mut handle = rt.run(RunInput {
+//!     run_id: domain::RunId::new(),
+//!     conversation_id: domain::ConversationId::new(),
+//!     agent,                      // AgentSnapshot built from the stored agent
+//!     history,                    // stored messages, oldest first
+//!     user_message: "Can I get a refund?".into(),
+//!     api_key: None,              // BYOK key from the vault, if the workspace has one
+//! });
+//! while let Some(event) = handle.events.recv().await {
+//!     // SSE: `event: {event.name()}` + `data: {serde_json::to_string(&event)}`
+//!     if let RunEvent::MessageDelta { delta } = &event { print!("{delta}"); }
+//! }
+//! let outcome = handle.outcome.await.expect("run task");
+//! // persist outcome.messages (citations on the last assistant message), outcome.trace,
+//! // outcome.usage; store outcome.paused when outcome.status == RunStatus::AwaitingAction.
+//! assert!(outcome.status != RunStatus::AwaitingAction || outcome.paused.is_some());
+//! # }
+//! ```
 
 pub mod agent;
 pub mod error;

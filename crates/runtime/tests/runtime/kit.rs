@@ -88,6 +88,15 @@ impl Kit {
         Runtime::new(Some(model), self.ports(), settings)
     }
 
+    /// The same, speaking the Anthropic Messages protocol to the fake.
+    pub fn runtime_anthropic(&self) -> Runtime {
+        let key = Some(llm::SecretString::from("sk-ant-test"));
+        let mut config = ProviderConfig::anthropic(&self.fake.root_url, key, "claude-fake");
+        config.retry = RetryPolicy { max_retries: 0, ..RetryPolicy::default() };
+        let model = provider_from_config(config).expect("provider");
+        Runtime::new(Some(model), self.ports(), self.settings())
+    }
+
     pub fn runtime_without_model(&self) -> Runtime {
         Runtime::new(None, self.ports(), self.settings())
     }

@@ -217,3 +217,25 @@ async fn a_failing_tool_is_reported_to_the_model_as_an_error() {
     assert!(tool_step["latency_ms"].is_u64());
     assert!(matches!(tool_step["at_ms"], Value::Number(_)));
 }
+
+#[tokio::test]
+async fn the_tool_loop_works_the_same_over_the_anthropic_protocol() {
+    let kit = kit().await;
+    kit.fake.push_all([
+        Reply::tool_call("search_knowledge", r#"{"query":"refunds receipt"}"#).in_chunks(3),
+        Reply::text("Within 30 days [1].").in_chunks(2),
+    ]);
+    let (events, outcome) = run(&kit.runtime_anthropic(), input(&kit.agent(), "refund?")).await;
+
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    assert_eq!(outcome.text, "Within 30 days [1].");
+    assert_eq!(outcome.citations.len(), 1);
+    assert_eq!(crate::kit::deltas(&events).len(), 2);
+    let second = &kit.fake.requests()[1];
+    assert_eq!(second.path, "/v1/messages");
+    assert!(
+        second.body["system"].as_str().unwrap_or_default().contains("You are Ava")
+            || second.body["system"].to_string().contains("You are Ava")
+    );
+    assert_eq!(outcome.model.as_deref(), Some("claude-fake"));
+}
