@@ -163,7 +163,8 @@ pub struct TraceStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepKind {
-    /// A routing rule matched (`matched: None` is not recorded; no rules, no step).
+    /// Routing rules were evaluated (only for agents that have rules); `matched: None` means
+    /// no rule matched.
     Routing {
         matched: Option<RouteMatch>,
         fallback_to_llm: bool,
