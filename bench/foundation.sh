@@ -26,7 +26,13 @@ idle_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
 curl -sf -XPOST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"email":"bench@example.com","password":"Bench1password","name":"Bench","company_name":"Bench"}' >/dev/null
 for _ in $(seq 1 100); do ls "$DATA"/outbox/*.eml >/dev/null 2>&1 && break; sleep 0.05; done
-TOKEN=$(grep -ho 'Verification token: [A-Za-z0-9_-]*' "$DATA"/outbox/*.eml | head -n1 | awk '{print $3}')
+TOKEN=$(python3 - "$DATA"/outbox/*.eml <<'PY'
+import email, re, sys
+msg = email.message_from_binary_file(open(sys.argv[1], "rb"))
+body = msg.get_payload(decode=True).decode()
+print(re.search(r"Verification token: ([A-Za-z0-9_-]+)", body).group(1))
+PY
+)
 curl -sf -XPOST "$BASE/api/v1/auth/verify-email" -H 'content-type: application/json' -d "{\"token\":\"$TOKEN\"}" >/dev/null
 ACCESS=$(curl -sf -XPOST "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
   -d '{"email":"bench@example.com","password":"Bench1password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

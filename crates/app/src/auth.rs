@@ -136,6 +136,9 @@ pub(crate) struct AuthCaches {
     keys: Cache<String, (Option<Arc<ApiKey>>, Instant)>,
     sessions: Cache<SessionId, (bool, Instant)>,
     memberships: Cache<UserId, (Arc<Vec<MembershipSummary>>, Instant)>,
+    /// Workspace key lists (read on every `GET /api-keys`); dropped when a key is created or
+    /// revoked and when last-used times are flushed, so they are never staler than the batch.
+    pub(crate) key_lists: Cache<WorkspaceId, Arc<Vec<ApiKey>>>,
     last_used: Mutex<HashMap<ApiKeyId, i64>>,
 }
 
@@ -145,6 +148,7 @@ impl AuthCaches {
             keys: Cache::new(10_000),
             sessions: Cache::new(10_000),
             memberships: Cache::new(10_000),
+            key_lists: Cache::new(10_000),
             last_used: Mutex::new(HashMap::new()),
         }
     }

@@ -1,6 +1,7 @@
 //! Workspace API keys: created with a visible prefix, shown once, stored as a digest.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use domain::time::now_ms;
 use domain::{ApiKeyId, Permission, Permissions};
@@ -103,6 +104,7 @@ impl App {
             created_by: p.user_id(),
         };
         let key = self.inner.store.create_api_key(&p.scope(), &new, now_ms()).await?;
+        self.inner.caches.key_lists.remove(&p.workspace_id);
         self.audit(NewAuditEvent {
             workspace_id: Some(p.workspace_id),
             actor_user_id: p.user_id(),
@@ -116,9 +118,15 @@ impl App {
         Ok(CreatedKey { key, secret })
     }
 
-    pub async fn api_keys(&self, p: &Principal) -> Result<Vec<ApiKey>, AppError> {
+    pub async fn api_keys(&self, p: &Principal) -> Result<Arc<Vec<ApiKey>>, AppError> {
         p.require(Permission::Read)?;
-        Ok(self.inner.store.list_api_keys(&p.scope(), None).await?)
+        let lists = &self.inner.caches.key_lists;
+        if let Some(list) = lists.get(&p.workspace_id) {
+            return Ok(list);
+        }
+        let list = Arc::new(self.inner.store.list_api_keys(&p.scope(), None).await?);
+        lists.insert(p.workspace_id, list.clone());
+        Ok(list)
     }
 
     pub async fn revoke_api_key(
@@ -135,6 +143,7 @@ impl App {
             .map_err(AppError::from_store("API key"))?;
         // The key cache is keyed by digest, which we do not have here: drop all entries.
         self.inner.caches.forget_key(None);
+        self.inner.caches.key_lists.remove(&p.workspace_id);
         self.audit(NewAuditEvent {
             workspace_id: Some(p.workspace_id),
             actor_user_id: p.user_id(),

@@ -121,9 +121,13 @@ impl App {
     /// shutdown.
     pub async fn flush(&self) {
         let used = self.inner.caches.take_last_used();
+        if used.is_empty() {
+            return;
+        }
         if let Err(e) = self.inner.store.touch_api_keys(&used).await {
             tracing::warn!(error = %e, keys = used.len(), "could not record API key last-used times");
         }
+        self.inner.caches.key_lists.clear();
     }
 }
 

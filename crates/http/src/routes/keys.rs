@@ -105,7 +105,7 @@ pub struct KeysBody {
 /// The workspace's API keys, newest first (revoked ones included)
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", security(("bearer" = [])), responses((status = 200, body = KeysBody)))]
 async fn list_keys(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<KeysBody>, ApiError> {
-    Ok(Json(KeysBody { data: s.app.api_keys(&p).await?.into_iter().map(Into::into).collect() }))
+    Ok(Json(KeysBody { data: s.app.api_keys(&p).await?.iter().cloned().map(Into::into).collect() }))
 }
 
 /// Revoke an API key (needs `admin`)
