@@ -164,14 +164,29 @@ impl KnowledgeIndex {
         let index = Index::open_or_create(mmap, schema)?;
         index.tokenizers().register(schema::ANALYZER, schema::english_analyzer());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let tantivy_writer = index.writer_with_num_threads(
-            config.writer_threads.max(1),
-            config.writer_memory_bytes.max(15_000_000 * config.writer_threads.max(1)),
-        )?;
+        let threads = config.writer_threads.max(1);
+        let memory = config.writer_memory_bytes.max(15_000_000 * threads);
+        // A handle dropped without `close` releases the lock a moment later: wait a little.
+        let mut attempts = 0;
+        let tantivy_writer = loop {
+            match index.writer_with_num_threads(threads, memory) {
+                Err(tantivy::TantivyError::LockFailure(..)) if attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => break other?,
+            }
+        };
         let vectors = RwLock::new(VectorStore::open(dir)?);
         let shared = Arc::new(Shared { index, fields, reader, vectors, embedder });
         let writer = writer::spawn(shared.clone(), tantivy_writer);
         Ok(Self { shared, writer, dir: dir.to_owned() })
+    }
+
+    /// Finishes queued writes and merges, and releases the directory (so it can be reopened).
+    /// Other clones of this handle get [`KnowledgeError::WriterGone`] on writes afterwards.
+    pub async fn close(self) {
+        self.writer.close().await;
     }
 
     /// The embedder in use.

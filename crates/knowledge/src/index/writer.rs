@@ -33,9 +33,10 @@ pub(crate) enum WriteOp {
     DeleteKnowledgeBase { ws: WorkspaceId, kb: KnowledgeBaseId },
 }
 
-struct Request {
-    ops: Vec<WriteOp>,
-    ack: oneshot::Sender<Result<(), String>>,
+enum Request {
+    Write { ops: Vec<WriteOp>, ack: oneshot::Sender<Result<(), String>> },
+    /// Finish merges, release the index lock, stop.
+    Close { ack: oneshot::Sender<()> },
 }
 
 /// The sending side; dropping every clone stops the thread.
@@ -48,11 +49,19 @@ impl WriterHandle {
     /// Queues `ops` and waits until they are committed and searchable.
     pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<(), KnowledgeError> {
         let (ack, done) = oneshot::channel();
-        self.tx.send(Request { ops, ack }).map_err(|_| KnowledgeError::WriterGone)?;
+        self.tx.send(Request::Write { ops, ack }).map_err(|_| KnowledgeError::WriterGone)?;
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(KnowledgeError::Write(message)),
             Err(_) => Err(KnowledgeError::WriterGone),
+        }
+    }
+
+    /// Stops the writer thread once the writes queued before are done.
+    pub(crate) async fn close(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Request::Close { ack }).is_ok() {
+            let _ = done.await;
         }
     }
 }
@@ -67,6 +76,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, writer: IndexWriter) -> WriterHandle {
 }
 
 fn run(shared: Arc<Shared>, mut writer: IndexWriter, rx: mpsc::Receiver<Request>) {
+    let mut closing = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -75,20 +85,38 @@ fn run(shared: Arc<Shared>, mut writer: IndexWriter, rx: mpsc::Receiver<Request>
                 Err(_) => break,
             }
         }
-        let ops: Vec<WriteOp> = batch.iter_mut().flat_map(|r| std::mem::take(&mut r.ops)).collect();
-        let result = apply(&shared, &mut writer, ops).map_err(|e| {
-            tracing::error!(error = %e, "knowledge index write failed");
-            if let Err(e) = writer.rollback() {
-                tracing::error!(error = %e, "knowledge index rollback failed");
+        let mut ops = Vec::new();
+        let mut acks = Vec::new();
+        for request in batch {
+            match request {
+                Request::Write { ops: o, ack } => {
+                    ops.extend(o);
+                    acks.push(ack);
+                }
+                Request::Close { ack } => closing = Some(ack),
             }
-            e.to_string()
-        });
-        for r in batch {
-            let _ = r.ack.send(result.clone());
+        }
+        if !acks.is_empty() {
+            let result = apply(&shared, &mut writer, ops).map_err(|e| {
+                tracing::error!(error = %e, "knowledge index write failed");
+                if let Err(e) = writer.rollback() {
+                    tracing::error!(error = %e, "knowledge index rollback failed");
+                }
+                e.to_string()
+            });
+            for ack in acks {
+                let _ = ack.send(result.clone());
+            }
+        }
+        if closing.is_some() {
+            break;
         }
     }
     if let Err(e) = writer.wait_merging_threads() {
         tracing::warn!(error = %e, "knowledge index merge threads ended badly");
+    }
+    if let Some(ack) = closing {
+        let _ = ack.send(());
     }
 }
 
