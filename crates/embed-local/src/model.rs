@@ -62,10 +62,14 @@ impl LocalEmbedder {
     pub fn load(config: LocalEmbedderConfig) -> Result<Self, LocalEmbedError> {
         let dir = &config.model_dir;
         let config_path = dir.join("config.json");
-        let bert_config: Config = serde_json::from_slice(&read(&config_path)?)
-            .map_err(|e| LocalEmbedError::Config { path: config_path.clone(), reason: e.to_string() })?;
-        let dims: serde_json::Value = serde_json::from_slice(&read(&config_path)?)
-            .map_err(|e| LocalEmbedError::Config { path: config_path.clone(), reason: e.to_string() })?;
+        let bert_config: Config = serde_json::from_slice(&read(&config_path)?).map_err(|e| {
+            LocalEmbedError::Config { path: config_path.clone(), reason: e.to_string() }
+        })?;
+        let dims: serde_json::Value =
+            serde_json::from_slice(&read(&config_path)?).map_err(|e| LocalEmbedError::Config {
+                path: config_path.clone(),
+                reason: e.to_string(),
+            })?;
         let dimensions = dims["hidden_size"].as_u64().ok_or_else(|| LocalEmbedError::Config {
             path: config_path.clone(),
             reason: "no hidden_size".into(),
@@ -90,14 +94,18 @@ impl LocalEmbedder {
             ..Default::default()
         }));
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
             .map_err(|e| LocalEmbedError::Tokenizer(e.to_string()))?;
         let model_id = dir
             .file_name()
             .filter(|n| *n != "model")
             .or_else(|| dir.parent().and_then(|p| p.file_name()))
             .map_or_else(|| "local".to_owned(), |n| n.to_string_lossy().into_owned());
-        let inner = Inner { model, tokenizer, device, batch_size: config.batch_size.max(1), dimensions };
+        let inner =
+            Inner { model, tokenizer, device, batch_size: config.batch_size.max(1), dimensions };
         Ok(Self { inner: Arc::new(inner), model_id })
     }
 

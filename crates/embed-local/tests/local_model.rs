@@ -43,7 +43,8 @@ async fn embeddings_match_the_numpy_reference_and_make_sense() {
     assert_eq!(embedder.dimensions(), 384);
     let reference: Vec<serde_json::Value> =
         serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
-    let texts: Vec<String> = reference.iter().map(|r| r["text"].as_str().unwrap().to_owned()).collect();
+    let texts: Vec<String> =
+        reference.iter().map(|r| r["text"].as_str().unwrap().to_owned()).collect();
     // Batched together (with padding) and one by one must both match the reference.
     let batched = embedder.embed(&texts).await.unwrap();
     for (i, r) in reference.iter().enumerate() {
@@ -65,7 +66,8 @@ async fn embeddings_match_the_numpy_reference_and_make_sense() {
 #[tokio::test]
 async fn hybrid_search_with_minilm_finds_a_paraphrase_bm25_misses() {
     let Some(dir) = model_dir() else { return };
-    let embedder: Arc<dyn Embedder> = Arc::new(LocalEmbedder::load(LocalEmbedderConfig::new(dir)).unwrap());
+    let embedder: Arc<dyn Embedder> =
+        Arc::new(LocalEmbedder::load(LocalEmbedderConfig::new(dir)).unwrap());
     let tmp = tempfile::tempdir().unwrap();
     let index = KnowledgeIndex::open(tmp.path(), embedder, IndexConfig::default()).unwrap();
     let (ws, kb) = (WorkspaceId::new(), KnowledgeBaseId::new());
@@ -87,9 +89,17 @@ async fn hybrid_search_with_minilm_finds_a_paraphrase_bm25_misses() {
     }
     let first = docs[0].0;
     index.replace_documents(ws, kb, docs).await.unwrap();
-    let query = |mode| SearchRequest { query: "how do I reset my password".into(), top_k: 3, min_score: None, mode };
+    let query = |mode| SearchRequest {
+        query: "how do I reset my password".into(),
+        top_k: 3,
+        min_score: None,
+        mode,
+    };
     let lexical = index.search(ws, &[kb], &query(SearchMode::Lexical)).await.unwrap();
-    assert!(lexical.iter().all(|h| h.metadata.document_id != first), "no shared words, BM25 cannot match");
+    assert!(
+        lexical.iter().all(|h| h.metadata.document_id != first),
+        "no shared words, BM25 cannot match"
+    );
     let semantic = index.search(ws, &[kb], &query(SearchMode::Semantic)).await.unwrap();
     assert_eq!(semantic[0].metadata.document_id, first);
     let hybrid = index.search(ws, &[kb], &query(SearchMode::Hybrid)).await.unwrap();

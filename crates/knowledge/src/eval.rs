@@ -117,7 +117,10 @@ fn read_lines(path: &Path) -> Result<Vec<String>, KnowledgeError> {
         .map_err(KnowledgeError::io(path))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, line: &str) -> Result<T, KnowledgeError> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    line: &str,
+) -> Result<T, KnowledgeError> {
     serde_json::from_str(line)
         .map_err(|e| KnowledgeError::Corrupt { path: path.to_owned(), reason: e.to_string() })
 }
@@ -128,7 +131,10 @@ pub fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, u32>>, 
     for line in read_lines(path)? {
         let cols: Vec<&str> = line.split('\t').collect();
         let [q, d, s] = cols[..] else {
-            return Err(KnowledgeError::Corrupt { path: path.to_owned(), reason: format!("bad line `{line}`") });
+            return Err(KnowledgeError::Corrupt {
+                path: path.to_owned(),
+                reason: format!("bad line `{line}`"),
+            });
         };
         // The header line (query-id corpus-id score) has no number in its last column.
         let Ok(score) = s.trim().parse::<u32>() else { continue };
@@ -147,7 +153,12 @@ pub fn ndcg_at(k: usize, ranked: &[String], rels: &HashMap<String, u32>) -> f64 
         .sum();
     let mut ideal: Vec<u32> = rels.values().copied().filter(|r| *r > 0).collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, r)| f64::from(*r) / (i as f64 + 2.0).log2()).sum();
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, r)| f64::from(*r) / (i as f64 + 2.0).log2())
+        .sum();
     if idcg == 0.0 { 0.0 } else { dcg / idcg }
 }
 
@@ -230,7 +241,12 @@ pub async fn evaluate_retrieval(
     let (mut ndcg, mut recall, mut mrr) = (0.0, 0.0, 0.0);
     let mut latencies = Vec::with_capacity(queries.len());
     for q in &queries {
-        let request = SearchRequest { query: q.text.clone(), top_k: chunk_k, min_score: None, mode: options.mode };
+        let request = SearchRequest {
+            query: q.text.clone(),
+            top_k: chunk_k,
+            min_score: None,
+            mode: options.mode,
+        };
         let t = Instant::now();
         let hits = index.search(ws, &[kb], &request).await?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);

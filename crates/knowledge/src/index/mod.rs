@@ -307,7 +307,8 @@ impl KnowledgeIndex {
         kbs.iter()
             .map(|kb| {
                 let term = self.shared.fields.term(self.shared.fields.kb_key, &kb_key(ws, *kb));
-                let count = searcher.search(&TermQuery::new(term, IndexRecordOption::Basic), &Count)?;
+                let count =
+                    searcher.search(&TermQuery::new(term, IndexRecordOption::Basic), &Count)?;
                 Ok(KbStats { knowledge_base_id: *kb, chunk_count: count as u64 })
             })
             .collect()

@@ -6,8 +6,8 @@
 
 use domain::{ChunkId, DocumentId, KnowledgeBaseId, WorkspaceId};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-    Value,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
@@ -108,7 +108,12 @@ impl Fields {
         Term::from_field_text(field, value)
     }
 
-    pub(crate) fn to_doc(&self, ws: WorkspaceId, kb: KnowledgeBaseId, c: &Chunk) -> TantivyDocument {
+    pub(crate) fn to_doc(
+        &self,
+        ws: WorkspaceId,
+        kb: KnowledgeBaseId,
+        c: &Chunk,
+    ) -> TantivyDocument {
         let mut d = TantivyDocument::default();
         d.add_text(self.chunk_id, c.chunk_id.to_string());
         let (hi, lo) = split_uuid(c.chunk_id);

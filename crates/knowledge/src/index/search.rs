@@ -91,18 +91,17 @@ fn search_blocking(
     query_vector: Option<&[f32]>,
 ) -> Result<Vec<SearchHit>, KnowledgeError> {
     let searcher = shared.reader.searcher();
-    let depth = if mode == SearchMode::Hybrid { fusion_depth(request.top_k) } else { request.top_k };
+    let depth =
+        if mode == SearchMode::Hybrid { fusion_depth(request.top_k) } else { request.top_k };
     let lexical = if mode == SearchMode::Semantic {
         Vec::new()
     } else {
         lexical(shared, &searcher, ws, kbs, &request.query, depth)?
     };
     let dense = match query_vector {
-        Some(q) => shared
-            .vectors
-            .read()
-            .map_err(|_| KnowledgeError::WriterGone)?
-            .search(ws, kbs, q, depth),
+        Some(q) => {
+            shared.vectors.read().map_err(|_| KnowledgeError::WriterGone)?.search(ws, kbs, q, depth)
+        }
         None => Vec::new(),
     };
     let mut addresses: HashMap<ChunkId, DocAddress> =

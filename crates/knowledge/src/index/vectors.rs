@@ -112,7 +112,6 @@ impl Mem {
             }
         }
     }
-
 }
 
 fn dot(a: &[i8], b: &[i8]) -> i32 {
@@ -152,12 +151,8 @@ impl VectorStore {
                 valid_len += len;
             }
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io())?;
+        let mut file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io())?;
         if existing {
             file.set_len(valid_len).map_err(io())?;
         } else {
@@ -259,7 +254,10 @@ impl VectorStore {
                         kb: *kb,
                         doc: p.docs[i],
                         chunk: p.chunks[i],
-                        vector: Quantized { scale: p.scales[i], codes: p.codes[i * dim..(i + 1) * dim].to_vec() },
+                        vector: Quantized {
+                            scale: p.scales[i],
+                            codes: p.codes[i * dim..(i + 1) * dim].to_vec(),
+                        },
                     };
                     write_op(&mut w, &op).map_err(KnowledgeError::io(&tmp))?;
                     records += 1;
@@ -269,7 +267,10 @@ impl VectorStore {
         w.flush().map_err(KnowledgeError::io(&tmp))?;
         w.get_ref().sync_all().map_err(KnowledgeError::io(&tmp))?;
         std::fs::rename(&tmp, &self.path).map_err(KnowledgeError::io(&self.path))?;
-        let file = OpenOptions::new().append(true).open(&self.path).map_err(KnowledgeError::io(&self.path))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(KnowledgeError::io(&self.path))?;
         self.log = BufWriter::new(file);
         self.log_records = records;
         Ok(())
@@ -342,7 +343,10 @@ fn read_op(r: &mut impl Read) -> Option<(VectorOp, u64)> {
         }
         DELETE_KB => {
             let (ws, kb) = (read_uuid(r)?, read_uuid(r)?);
-            let op = VectorOp::DeleteKb { ws: WorkspaceId::from_uuid(ws), kb: KnowledgeBaseId::from_uuid(kb) };
+            let op = VectorOp::DeleteKb {
+                ws: WorkspaceId::from_uuid(ws),
+                kb: KnowledgeBaseId::from_uuid(kb),
+            };
             Some((op, 1 + 32))
         }
         _ => None,

@@ -29,14 +29,26 @@ pub(crate) enum WriteOp {
         chunks: Vec<Chunk>,
         vector_ops: Vec<VectorOp>,
     },
-    DeleteDocument { ws: WorkspaceId, kb: KnowledgeBaseId, doc: DocumentId },
-    DeleteKnowledgeBase { ws: WorkspaceId, kb: KnowledgeBaseId },
+    DeleteDocument {
+        ws: WorkspaceId,
+        kb: KnowledgeBaseId,
+        doc: DocumentId,
+    },
+    DeleteKnowledgeBase {
+        ws: WorkspaceId,
+        kb: KnowledgeBaseId,
+    },
 }
 
 enum Request {
-    Write { ops: Vec<WriteOp>, ack: oneshot::Sender<Result<(), String>> },
+    Write {
+        ops: Vec<WriteOp>,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
     /// Finish merges, release the index lock, stop.
-    Close { ack: oneshot::Sender<()> },
+    Close {
+        ack: oneshot::Sender<()>,
+    },
 }
 
 /// The sending side; dropping every clone stops the thread.
@@ -120,7 +132,11 @@ fn run(shared: Arc<Shared>, mut writer: IndexWriter, rx: mpsc::Receiver<Request>
     }
 }
 
-fn apply(shared: &Shared, writer: &mut IndexWriter, ops: Vec<WriteOp>) -> Result<(), KnowledgeError> {
+fn apply(
+    shared: &Shared,
+    writer: &mut IndexWriter,
+    ops: Vec<WriteOp>,
+) -> Result<(), KnowledgeError> {
     let f = shared.fields;
     let mut vector_ops = Vec::new();
     for op in ops {

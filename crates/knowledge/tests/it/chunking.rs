@@ -56,7 +56,12 @@ fn a_long_section_splits_within_the_budget_at_sentence_ends_with_overlap() {
     for pair in chunks.windows(2) {
         // The next chunk starts with text the previous one ended with.
         let head: String = pair[1].content.chars().take(40).collect();
-        assert!(pair[0].content.contains(&head), "no overlap between {:?} and {:?}", pair[0].content, head);
+        assert!(
+            pair[0].content.contains(&head),
+            "no overlap between {:?} and {:?}",
+            pair[0].content,
+            head
+        );
     }
     // Nothing lost: the last sentence is in the last chunk.
     assert!(chunks.last().unwrap().content.contains("Sentence 299"));
@@ -70,7 +75,10 @@ fn without_overlap_chunks_partition_the_text() {
     let chunks = Chunker::new(config).unwrap().chunk(&input);
     assert!(chunks.len() > 1);
     let joined: String = chunks.iter().map(|c| c.content.as_str()).collect::<Vec<_>>().join(" ");
-    assert_eq!(joined.split_whitespace().collect::<Vec<_>>(), text.split_whitespace().collect::<Vec<_>>());
+    assert_eq!(
+        joined.split_whitespace().collect::<Vec<_>>(),
+        text.split_whitespace().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -83,7 +91,8 @@ fn chunks_never_cross_a_heading_and_keep_the_page_they_start_on() {
         DocBlock::text("Rotate keys monthly.", Some(3)),
     ]);
     let chunks = Chunker::new(ChunkingConfig::default()).unwrap().chunk(&input);
-    let security: Vec<_> = chunks.iter().filter(|c| c.heading.as_deref() == Some("Security")).collect();
+    let security: Vec<_> =
+        chunks.iter().filter(|c| c.heading.as_deref() == Some("Security")).collect();
     assert_eq!(security.len(), 1);
     assert!(security[0].content.starts_with("Security"));
     assert_eq!(security[0].page, Some(3));
@@ -93,7 +102,10 @@ fn chunks_never_cross_a_heading_and_keep_the_page_they_start_on() {
         let expected = if first_sentence.contains("refunds") { 2 } else { 1 };
         assert_eq!(c.page, Some(expected), "chunk {:?}", &c.content[..60]);
     }
-    assert!(chunks.iter().any(|c| c.page == Some(2)), "a chunk starting in the refunds text is on page 2");
+    assert!(
+        chunks.iter().any(|c| c.page == Some(2)),
+        "a chunk starting in the refunds text is on page 2"
+    );
 }
 
 #[test]
@@ -114,8 +126,12 @@ fn markdown_gives_headings_paragraphs_and_pages() {
 #[test]
 fn sizes_outside_the_allowed_ranges_are_refused() {
     for (size, overlap) in [(255, 50), (2049, 50), (512, 201)] {
-        let err = Chunker::new(ChunkingConfig { chunk_tokens: size, overlap_tokens: overlap }).unwrap_err();
-        assert!(matches!(err, knowledge::KnowledgeError::InvalidConfig(_)), "{size}/{overlap}: {err}");
+        let err = Chunker::new(ChunkingConfig { chunk_tokens: size, overlap_tokens: overlap })
+            .unwrap_err();
+        assert!(
+            matches!(err, knowledge::KnowledgeError::InvalidConfig(_)),
+            "{size}/{overlap}: {err}"
+        );
     }
     assert!(Chunker::new(ChunkingConfig { chunk_tokens: 2048, overlap_tokens: 200 }).is_ok());
 }

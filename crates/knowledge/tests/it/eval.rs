@@ -56,7 +56,10 @@ async fn a_small_scifact_slice_scores_sanely() {
     let slice: Vec<&str> = corpus
         .lines()
         .filter(|l| {
-            let id = serde_json::from_str::<serde_json::Value>(l).unwrap()["_id"].as_str().unwrap().to_owned();
+            let id = serde_json::from_str::<serde_json::Value>(l).unwrap()["_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             let keep = wanted.contains(&id) || distractors < 300;
             if !wanted.contains(&id) && keep {
                 distractors += 1;
@@ -81,7 +84,8 @@ async fn a_small_scifact_slice_scores_sanely() {
         }
     }
     let qrels_path = write("qrels.tsv", qrel_lines);
-    let paths = EvalPaths { corpus: corpus_path, queries: data.join("queries.jsonl"), qrels: qrels_path };
+    let paths =
+        EvalPaths { corpus: corpus_path, queries: data.join("queries.jsonl"), qrels: qrels_path };
     let options = EvalOptions { mode: SearchMode::Lexical, ..EvalOptions::default() };
     let report = evaluate_retrieval(&paths, &options, Arc::new(NoEmbedder)).await.unwrap();
     assert_eq!(report.queries, 40);

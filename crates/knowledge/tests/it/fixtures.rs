@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use domain::DocumentId;
 use knowledge::{
-    Chunk, Chunker, ChunkingConfig, DocBlock, DocumentInput, Embedder, IndexConfig,
-    KnowledgeError, KnowledgeIndex,
+    Chunk, Chunker, ChunkingConfig, DocBlock, DocumentInput, Embedder, IndexConfig, KnowledgeError,
+    KnowledgeIndex,
 };
 
 /// Embeds by concept: each axis is a group of synonyms, so "car" and "automobile" land on the
@@ -32,10 +32,8 @@ impl Embedder for ConceptEmbedder {
         Ok(texts
             .iter()
             .map(|t| {
-                let words: Vec<String> = t
-                    .split(|c: char| !c.is_alphanumeric())
-                    .map(str::to_lowercase)
-                    .collect();
+                let words: Vec<String> =
+                    t.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).collect();
                 // A small constant axis keeps texts without concepts from being zero vectors.
                 let mut v = vec![0.05f32];
                 v.extend(CONCEPTS.iter().map(|group| {
@@ -58,7 +56,10 @@ pub fn doc_chunks(title: &str, text: &str) -> (DocumentId, Vec<Chunk>) {
     let input = DocumentInput {
         document_id,
         title: title.to_owned(),
-        source_url: Some(format!("https://example.test/{}", title.to_lowercase().replace(' ', "-"))),
+        source_url: Some(format!(
+            "https://example.test/{}",
+            title.to_lowercase().replace(' ', "-")
+        )),
         blocks: vec![DocBlock::heading(1, title, Some(1)), DocBlock::text(text, Some(1))],
     };
     let chunks = Chunker::new(ChunkingConfig::default()).unwrap().chunk(&input);
