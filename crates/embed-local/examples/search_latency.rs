@@ -4,7 +4,11 @@
 //! cargo run --release -p embed-local --example search_latency -- \
 //!   --corpus …/scifact/corpus.jsonl --queries …/scifact/queries.jsonl \
 //!   [--chunks 100000] [--model-dir …/model] [--vector-cache /tmp/scifact-minilm.json]
+//!   [--random-doc-vectors]
 //! ```
+//! `--random-doc-vectors` gives the abstracts random unit vectors instead of embedding them (about
+//! 15 minutes on two cores); queries are still embedded by the model, so latency is unchanged
+//! but the semantic ranking is meaningless.
 //! The index holds `--chunks` chunks: the SciFact abstracts, then copies of them with shuffled
 //! sentences and ~15% of words dropped. With `--model-dir`, originals are embedded by the model
 //! and each copy gets its original's vector plus noise (re-normalised): the search cost is the
@@ -15,6 +19,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -30,6 +35,10 @@ use knowledge::{
 /// Serves precomputed chunk vectors; anything else (queries) goes to the model.
 struct Precomputed {
     vectors: HashMap<String, Vec<f32>>,
+    /// Query vectors computed before timing, used only while `use_query_cache` is set: that
+    /// run measures the index's share of semantic and hybrid latency.
+    query_vectors: HashMap<String, Vec<f32>>,
+    use_query_cache: AtomicBool,
     model: Arc<dyn Embedder>,
 }
 
@@ -40,6 +49,12 @@ impl Embedder for Precomputed {
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+        if self.use_query_cache.load(Ordering::Relaxed)
+            && let Some(known) =
+                texts.iter().map(|t| self.query_vectors.get(t).cloned()).collect::<Option<Vec<_>>>()
+        {
+            return Ok(known);
+        }
         if let Some(known) =
             texts.iter().map(|t| self.vectors.get(t).cloned()).collect::<Option<Vec<_>>>()
         {
@@ -97,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut corpus, mut queries, mut model_dir, mut cache) = (None, None, None, None);
     let mut total = 100_000usize;
+    let mut random_vectors = false;
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -105,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
             "--model-dir" => model_dir = Some(PathBuf::from(value()?)),
             "--vector-cache" => cache = Some(PathBuf::from(value()?)),
             "--chunks" => total = value()?.parse()?,
+            "--random-doc-vectors" => random_vectors = true,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -139,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
 
+    let mut precomputed: Option<Arc<Precomputed>> = None;
     let embedder: Arc<dyn Embedder> = match &model_dir {
         None => Arc::new(NoEmbedder),
         Some(dir) => {
@@ -146,6 +164,14 @@ async fn main() -> anyhow::Result<()> {
                 Arc::new(LocalEmbedder::load(LocalEmbedderConfig::new(dir))?);
             let base: Vec<Vec<f32>> = match cache.as_ref().filter(|c| c.exists()) {
                 Some(c) => serde_json::from_str(&std::fs::read_to_string(c)?)?,
+                // Random unit vectors cost the same to search as real ones.
+                None if random_vectors => (0..originals.len())
+                    .map(|_| {
+                        let mut v: Vec<f32> = (0..384).map(|_| rng.unit() - 0.5).collect();
+                        knowledge::embed::normalize(&mut v);
+                        v
+                    })
+                    .collect(),
                 None => {
                     let t = Instant::now();
                     let v = model.embed(&originals).await?;
@@ -169,7 +195,14 @@ async fn main() -> anyhow::Result<()> {
                 }
                 vectors.insert(text.clone(), v);
             }
-            Arc::new(Precomputed { vectors, model })
+            let query_vectors = queries.iter().cloned().zip(model.embed(&queries).await?).collect();
+            precomputed = Some(Arc::new(Precomputed {
+                vectors,
+                query_vectors,
+                use_query_cache: AtomicBool::new(false),
+                model,
+            }));
+            precomputed.clone().expect("just set")
         }
     };
 
@@ -190,12 +223,20 @@ async fn main() -> anyhow::Result<()> {
     let indexing_seconds = started.elapsed().as_secs_f64();
     let chunks = index.stats(ws, &[kb])?[0].chunk_count;
 
-    let mut modes = vec![SearchMode::Lexical];
+    let mut runs = vec![(SearchMode::Lexical, false)];
     if model_dir.is_some() {
-        modes.extend([SearchMode::Semantic, SearchMode::Hybrid]);
+        runs.extend([
+            (SearchMode::Semantic, false),
+            (SearchMode::Hybrid, false),
+            (SearchMode::Semantic, true),
+            (SearchMode::Hybrid, true),
+        ]);
     }
     let mut results = serde_json::Map::new();
-    for mode in modes {
+    for (mode, cached) in runs {
+        if let Some(p) = &precomputed {
+            p.use_query_cache.store(cached, Ordering::Relaxed);
+        }
         let mut latencies = Vec::with_capacity(queries.len());
         for q in &queries {
             let request = SearchRequest { query: q.clone(), top_k: 10, min_score: None, mode };
@@ -205,14 +246,36 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(!hits.is_empty() || mode == SearchMode::Lexical, "no hits for {q}");
         }
         latencies.sort_by(f64::total_cmp);
+        let name = serde_json::to_value(mode)?.as_str().unwrap_or("?").to_owned();
         results.insert(
-            serde_json::to_value(mode)?.as_str().unwrap_or("?").to_owned(),
+            if cached { format!("{name}_query_vector_precomputed") } else { name },
             serde_json::json!({
                 "queries": latencies.len(),
                 "p50_ms": percentile(&latencies, 50.0),
                 "p95_ms": percentile(&latencies, 95.0),
                 "p99_ms": percentile(&latencies, 99.0),
                 "max_ms": latencies.last().copied().unwrap_or(0.0),
+            }),
+        );
+    }
+    if let Some(p) = &precomputed {
+        p.use_query_cache.store(false, Ordering::Relaxed);
+    }
+    if model_dir.is_some() {
+        // The model's share of semantic and hybrid latency.
+        let mut latencies = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = Instant::now();
+            embedder.embed(std::slice::from_ref(q)).await?;
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        latencies.sort_by(f64::total_cmp);
+        results.insert(
+            "query_embedding_only".into(),
+            serde_json::json!({
+                "p50_ms": percentile(&latencies, 50.0),
+                "p95_ms": percentile(&latencies, 95.0),
+                "p99_ms": percentile(&latencies, 99.0),
             }),
         );
     }

@@ -184,10 +184,10 @@ impl Embedder for OpenAiEmbedder {
         for batch in texts.chunks(self.config.batch_size) {
             out.extend(self.embed_batch(batch).await?);
         }
-        if let Some(first) = out.first() {
-            if out.iter().any(|v| v.len() != first.len()) {
-                return Err(KnowledgeError::Embedding("vectors of different lengths".into()));
-            }
+        if let Some(first) = out.first()
+            && out.iter().any(|v| v.len() != first.len())
+        {
+            return Err(KnowledgeError::Embedding("vectors of different lengths".into()));
         }
         Ok(out)
     }

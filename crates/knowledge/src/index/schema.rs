@@ -108,7 +108,7 @@ impl Fields {
         Term::from_field_text(field, value)
     }
 
-    pub(crate) fn to_doc(
+    pub(crate) fn chunk_document(
         &self,
         ws: WorkspaceId,
         kb: KnowledgeBaseId,
@@ -153,7 +153,7 @@ impl Fields {
         self.text(d, self.workspace_id).and_then(|s| WorkspaceId::parse(&s).ok())
     }
 
-    pub(crate) fn to_hit(&self, d: &TantivyDocument, score: f32) -> Option<SearchHit> {
+    pub(crate) fn read_hit(&self, d: &TantivyDocument, score: f32) -> Option<SearchHit> {
         Some(SearchHit {
             chunk_id: ChunkId::parse(&self.text(d, self.chunk_id)?).ok()?,
             content: self.text(d, self.content).unwrap_or_default(),

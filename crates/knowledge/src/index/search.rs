@@ -5,6 +5,7 @@
 //! checked once more when it is read back, so a bug in one layer still leaks nothing.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -132,10 +133,10 @@ fn search_blocking(
         if shared.fields.workspace_of(&doc) != Some(ws) {
             continue;
         }
-        if let Some(hit) = shared.fields.to_hit(&doc, score) {
-            if kbs.contains(&hit.metadata.knowledge_base_id) {
-                hits.push(hit);
-            }
+        if let Some(hit) = shared.fields.read_hit(&doc, score)
+            && kbs.contains(&hit.metadata.knowledge_base_id)
+        {
+            hits.push(hit);
         }
     }
     Ok(hits)
@@ -185,11 +186,13 @@ fn lexical(
     let mut out = Vec::with_capacity(top.len());
     for (score, address) in top {
         let seg = address.segment_ord;
-        if !columns.contains_key(&seg) {
-            let fast = searcher.segment_reader(seg).fast_fields();
-            columns.insert(seg, (fast.u64(CHUNK_HI)?, fast.u64(CHUNK_LO)?));
-        }
-        let (hi, lo) = &columns[&seg];
+        let (hi, lo) = match columns.entry(seg) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let fast = searcher.segment_reader(seg).fast_fields();
+                e.insert((fast.u64(CHUNK_HI)?, fast.u64(CHUNK_LO)?))
+            }
+        };
         if let (Some(h), Some(l)) = (hi.first(address.doc_id), lo.first(address.doc_id)) {
             out.push((join_uuid(h, l), score, address));
         }

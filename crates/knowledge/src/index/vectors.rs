@@ -114,17 +114,24 @@ impl Mem {
     }
 }
 
+/// Integer dot product of two code vectors.
+///
+/// Kept out of line with fixed-size lanes: inlined into the scan loop, LLVM spilled the
+/// accumulators to the stack and ran it scalar, five times slower.
+#[inline(never)]
 fn dot(a: &[i8], b: &[i8]) -> i32 {
-    // Fixed-width lanes let the compiler vectorise the loop.
     let mut acc = [0i32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let tail: i32 =
+        ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum();
     for (x, y) in ca.zip(cb) {
+        let (Ok(x), Ok(y)) = (<&[i8; 16]>::try_from(x), <&[i8; 16]>::try_from(y)) else {
+            continue;
+        };
         for i in 0..16 {
             acc[i] += i32::from(x[i]) * i32::from(y[i]);
         }
     }
-    let tail: i32 = ra.iter().zip(rb).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum();
     acc.iter().sum::<i32>() + tail
 }
 
@@ -222,7 +229,12 @@ impl VectorStore {
             return Vec::new();
         }
         let q = Quantized::from_f32(query);
-        let mut scored: Vec<(ChunkId, f32)> = Vec::new();
+        let capacity = kbs
+            .iter()
+            .filter_map(|kb| self.mem.parts.get(&(ws, *kb)))
+            .map(|p| p.chunks.len())
+            .sum();
+        let mut scored: Vec<(ChunkId, f32)> = Vec::with_capacity(capacity);
         for kb in kbs {
             let Some(p) = self.mem.parts.get(&(ws, *kb)) else { continue };
             for (i, codes) in p.codes.chunks_exact(dim).enumerate() {

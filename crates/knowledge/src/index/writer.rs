@@ -144,7 +144,7 @@ fn apply(
             WriteOp::Replace { ws, kb, doc, chunks, vector_ops: v } => {
                 writer.delete_term(f.term(f.doc_key, &doc_key(ws, kb, doc)));
                 for c in &chunks {
-                    writer.add_document(f.to_doc(ws, kb, c))?;
+                    writer.add_document(f.chunk_document(ws, kb, c))?;
                 }
                 vector_ops.extend(v);
             }
