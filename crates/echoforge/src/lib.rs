@@ -3,6 +3,7 @@
 //! the test kit starts the very same server on port 0.
 
 pub mod config;
+pub mod eval;
 pub mod server;
 pub mod telemetry;
 

@@ -33,10 +33,35 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Measurements.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Retrieval quality on a BEIR-format set (corpus.jsonl, queries.jsonl, qrels.tsv).
+    Retrieval {
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long)]
+        qrels: PathBuf,
+        /// lexical, semantic or hybrid.
+        #[arg(long, default_value = "lexical")]
+        mode: String,
+        #[arg(long, default_value_t = 100)]
+        top_k: usize,
+        #[command(flatten)]
+        embedding: echoforge::eval::EmbeddingArgs,
     },
 }
 
@@ -80,6 +105,9 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied ({:?})", store.backend());
             Ok(())
         }
+        Command::Eval {
+            command: EvalCommand::Retrieval { corpus, queries, qrels, mode, top_k, embedding },
+        } => echoforge::eval::retrieval(corpus, queries, qrels, &mode, top_k, &embedding).await,
         Command::Admin { command } => admin(settings, command).await,
     }
 }
