@@ -101,6 +101,13 @@ impl Principal {
     }
 }
 
+/// The scope a background job acts in: the workspace that was authorized when the job was
+/// queued (jobs carry their workspace id and are only created by authorized use cases).
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn job_scope(workspace_id: WorkspaceId) -> TenantScope {
+    TenantScope::assume(workspace_id)
+}
+
 /// What a user's role lets them do, expressed as key permissions.
 pub fn role_permissions(role: Role) -> Permissions {
     match role {

@@ -8,6 +8,7 @@ mod accounts;
 pub mod auth;
 mod error;
 mod keys;
+pub mod knowledge;
 mod limiter;
 pub mod mail;
 pub mod worker;
@@ -78,6 +79,7 @@ struct Inner {
     caches: AuthCaches,
     account_failures: FailureLimiter,
     ip_failures: FailureLimiter,
+    knowledge: knowledge::KnowledgeSlot,
 }
 
 impl App {
@@ -101,6 +103,7 @@ impl App {
                 caches: AuthCaches::new(),
                 account_failures,
                 ip_failures,
+                knowledge: Default::default(),
             }),
         }
     }

@@ -21,6 +21,23 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub knowledge: KnowledgeSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// Largest uploaded document, in bytes.
+    pub max_upload_bytes: usize,
+    /// A local sentence-transformers model directory for dense vectors (hybrid search).
+    pub embedding_model_dir: Option<PathBuf>,
+    /// An OpenAI-compatible embeddings endpoint (`…/v1`) for dense vectors.
+    pub embedding_base_url: Option<String>,
+    pub embedding_model: String,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub embedding_api_key: Option<SecretString>,
+    /// Documents ingested at once.
+    pub ingest_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +118,14 @@ impl Default for Settings {
                 login_window_secs: 15 * 60,
             },
             log: LogSettings { format: "json".into(), level: "info".into() },
+            knowledge: KnowledgeSettings {
+                max_upload_bytes: 50 * 1024 * 1024,
+                embedding_model_dir: None,
+                embedding_base_url: None,
+                embedding_model: "text-embedding-3-small".into(),
+                embedding_api_key: None,
+                ingest_concurrency: 2,
+            },
         }
     }
 }

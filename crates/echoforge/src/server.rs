@@ -70,6 +70,31 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
         ..AppConfig::default()
     };
     let app = App::new(store, Arc::new(keyring), mailer, config);
+    let embedder = crate::eval::EmbeddingArgs {
+        embedding_model_dir: settings.knowledge.embedding_model_dir.clone(),
+        embedding_base_url: settings.knowledge.embedding_base_url.clone(),
+        embedding_model: settings.knowledge.embedding_model.clone(),
+        embedding_api_key: settings
+            .knowledge
+            .embedding_api_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned()),
+    }
+    .embedder()?;
+    let index = knowledge::KnowledgeIndex::open(
+        &settings.data_dir.join("index"),
+        embedder,
+        knowledge::IndexConfig::default(),
+    )
+    .context("could not open the search index")?;
+    app.set_knowledge(app::knowledge::KnowledgeServices {
+        index,
+        files_dir: settings.data_dir.join("files"),
+        limits: extract::Limits {
+            max_input_bytes: settings.knowledge.max_upload_bytes as u64,
+            ..Default::default()
+        },
+    });
     Ok(Server { app, listener, addr, settings, started })
 }
 
@@ -82,7 +107,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let Server { app, listener, addr, settings, started } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let workers = spawn_workers(&app, stop_rx.clone());
+        let workers = spawn_workers(&app, &settings, stop_rx.clone());
         let flusher = {
             let app = app.clone();
             let mut stop = stop_rx.clone();
@@ -100,6 +125,7 @@ impl Server {
         let http_config = http_api::HttpConfig {
             max_body_bytes: settings.server.max_body_bytes,
             request_timeout: Duration::from_secs(settings.server.request_timeout_secs),
+            max_upload_bytes: settings.knowledge.max_upload_bytes,
         };
         let router = http_api::router(app.clone(), metrics, &http_config);
         tracing::info!(
@@ -139,16 +165,20 @@ impl Server {
     }
 }
 
-fn spawn_workers(app: &App, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+fn spawn_workers(
+    app: &App,
+    settings: &Settings,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let owner = format!("{}-{}", std::process::id(), domain::JobId::new());
     let mail_app = app.clone();
     let mail: Handler = Arc::new(move |job| {
         let app = mail_app.clone();
         Box::pin(async move { app.deliver_mail_job(&job.payload).await })
     });
-    worker::spawn(
+    let mut handles = worker::spawn(
         app.store().clone(),
-        owner,
+        owner.clone(),
         WorkerSpec {
             queue: MAIL_QUEUE,
             concurrency: 2,
@@ -156,8 +186,26 @@ fn spawn_workers(app: &App, stop: watch::Receiver<bool>) -> Vec<tokio::task::Joi
             idle_poll: Duration::from_millis(250),
         },
         mail,
+        stop.clone(),
+    );
+    let ingest_app = app.clone();
+    let ingest: Handler = Arc::new(move |job| {
+        let app = ingest_app.clone();
+        Box::pin(async move { app.ingest_job(&job.payload).await })
+    });
+    handles.extend(worker::spawn(
+        app.store().clone(),
+        owner,
+        WorkerSpec {
+            queue: app::knowledge::INGEST_QUEUE,
+            concurrency: settings.knowledge.ingest_concurrency.max(1),
+            lease: Duration::from_secs(120),
+            idle_poll: Duration::from_millis(200),
+        },
+        ingest,
         stop,
-    )
+    ));
+    handles
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

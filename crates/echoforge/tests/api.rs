@@ -1015,6 +1015,8 @@ fn start_smtp_server() -> (std::process::Child, u16, std::sync::Arc<std::sync::M
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the SMTP server did not start");
 }
 
@@ -1047,4 +1049,5 @@ async fn verification_mail_goes_out_over_smtp_when_configured() {
         200
     );
     let _ = smtp.kill();
+    let _ = smtp.wait();
 }

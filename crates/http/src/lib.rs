@@ -28,11 +28,17 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Time allowed for one request (streams excepted).
     pub request_timeout: Duration,
+    /// Largest uploaded file, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_upload_bytes: 50 * 1024 * 1024,
+        }
     }
 }
 
@@ -42,6 +48,7 @@ pub struct AppState {
     pub app: app::App,
     pub metrics: Option<PrometheusHandle>,
     pub openapi: Arc<String>,
+    pub max_upload_bytes: usize,
 }
 
 #[derive(OpenApi)]
@@ -54,6 +61,7 @@ pub struct AppState {
         (name = "workspace", description = "The workspace profile, members and invites"),
         (name = "api-keys", description = "Workspace API keys"),
         (name = "audit", description = "The audit log of security events"),
+        (name = "knowledge", description = "Knowledge bases, documents, ingestion and search"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -85,10 +93,11 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::workspace::router())
         .merge(routes::keys::router())
         .merge(routes::audit::router())
+        .merge(routes::knowledge::router(config.max_upload_bytes))
         .merge(routes::ops::router())
         .split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
-    let state = AppState { app, metrics, openapi };
+    let state = AppState { app, metrics, openapi, max_upload_bytes: config.max_upload_bytes };
     api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))
         .route_layer(axum::middleware::from_fn(observe::track))
         .fallback(routes::ops::not_found)

@@ -27,6 +27,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Failed logins allowed per IP (default 20).
     pub login_failures_per_ip: Option<u32>,
+    /// Largest upload in bytes (default 50 MiB).
+    pub max_upload_bytes: Option<usize>,
 }
 
 /// Starts a server with default options.
@@ -42,6 +44,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.data_dir = data_dir.clone();
     settings.smtp.url = opts.smtp_url.map(Into::into);
     settings.database.url = opts.database_url.map(Into::into);
+    if let Some(n) = opts.max_upload_bytes {
+        settings.knowledge.max_upload_bytes = n;
+    }
     if let Some(n) = opts.login_failures_per_ip {
         settings.auth.login_failures_per_ip = n;
     }

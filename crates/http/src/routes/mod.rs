@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod keys;
+pub mod knowledge;
 pub mod ops;
 pub mod workspace;
 

@@ -1,0 +1,231 @@
+//! Knowledge bases end to end: upload, durable ingestion, search with citations metadata.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::{Session, TestApp, spawn_app};
+
+async fn body(resp: reqwest::Response) -> Value {
+    resp.json().await.expect("a JSON body")
+}
+
+async fn upload(
+    app: &TestApp,
+    s: &Session,
+    kb: &str,
+    files: &[(&str, &str, Vec<u8>)],
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, mime, bytes) in files {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.clone())
+                .file_name(name.to_string())
+                .mime_str(mime)
+                .unwrap(),
+        );
+    }
+    app.client
+        .post(app.url(&format!("/api/v1/knowledge-bases/{kb}/documents")))
+        .bearer_auth(&s.access_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_status(app: &TestApp, s: &Session, kb: &str, doc: &str, want: &[&str]) -> Value {
+    for _ in 0..200 {
+        let d = body(
+            app.get(
+                &format!("/api/v1/knowledge-bases/{kb}/documents/{doc}"),
+                Some(&s.access_token),
+            )
+            .await,
+        )
+        .await;
+        if want.contains(&d["status"].as_str().unwrap_or("")) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("document {doc} never reached {want:?}");
+}
+
+const HANDBOOK: &str = "# Employee handbook\n\n## Holidays\n\nEvery employee gets twenty-eight paid holiday days per year, booked through the people team.\n\n## Expenses\n\nTravel expenses are reimbursed within fourteen days when receipts are attached.\n";
+
+#[tokio::test]
+async fn uploaded_documents_are_ingested_and_searchable_with_citation_metadata() {
+    let app = spawn_app().await;
+    let s = app.signed_up("kb@example.com").await;
+    let kb = body(
+        app.post(
+            "/api/v1/knowledge-bases",
+            Some(&s.access_token),
+            json!({"name": "Policies", "description": "HR"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((kb["chunk_size"].as_i64(), kb["chunk_overlap"].as_i64()), (Some(512), Some(50)));
+    let kb_id = kb["id"].as_str().unwrap().to_owned();
+
+    let resp = upload(
+        &app,
+        &s,
+        &kb_id,
+        &[
+            ("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec()),
+            ("photo.bin", "application/octet-stream", vec![0, 159, 146, 150, 1, 2, 3]),
+            ("empty.txt", "text/plain", Vec::new()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 202);
+    let accepted = body(resp).await;
+    let docs = accepted["data"].as_array().unwrap();
+    assert_eq!(docs[0]["status"], "pending");
+    assert_eq!(docs[1]["status"], "failed");
+    assert!(docs[1]["rejected"].as_str().unwrap().contains("unsupported file type"));
+    assert_eq!(docs[2]["status"], "failed");
+    assert!(docs[2]["error"].as_str().unwrap().contains("empty"));
+    let doc_id = docs[0]["id"].as_str().unwrap().to_owned();
+
+    let doc = wait_for_status(&app, &s, &kb_id, &doc_id, &["indexed", "failed"]).await;
+    assert_eq!(doc["status"], "indexed", "{doc}");
+    assert!(doc["chunk_count"].as_i64().unwrap() >= 1);
+    let stats =
+        body(app.get(&format!("/api/v1/knowledge-bases/{kb_id}"), Some(&s.access_token)).await)
+            .await;
+    assert_eq!(stats["stats"]["indexed"], 1);
+    assert_eq!(stats["stats"]["failed"], 2);
+
+    let found = body(
+        app.post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/search"),
+            Some(&s.access_token),
+            json!({"query": "how many holiday days", "top_k": 3, "mode": "lexical"}),
+        )
+        .await,
+    )
+    .await;
+    let top = &found["results"][0];
+    assert!(top["content"].as_str().unwrap().contains("twenty-eight"), "{found}");
+    assert_eq!(top["metadata"]["document_id"], doc_id.as_str());
+    assert_eq!(top["metadata"]["document_title"], "Employee handbook");
+    assert!(top["metadata"]["heading"].as_str().unwrap_or("").contains("Holidays"), "{top}");
+
+    // The same content again is recognised as a duplicate and not indexed twice.
+    let again = body(
+        upload(&app, &s, &kb_id, &[("copy.md", "text/markdown", HANDBOOK.as_bytes().to_vec())])
+            .await,
+    )
+    .await;
+    let copy_id = again["data"][0]["id"].as_str().unwrap().to_owned();
+    let copy = wait_for_status(&app, &s, &kb_id, &copy_id, &["indexed", "failed"]).await;
+    assert_eq!(copy["status"], "failed");
+    assert!(copy["error"].as_str().unwrap().starts_with("duplicate"), "{copy}");
+
+    // Deleting the document takes its chunks out of search at once.
+    assert_eq!(
+        app.delete(
+            &format!("/api/v1/knowledge-bases/{kb_id}/documents/{doc_id}"),
+            Some(&s.access_token)
+        )
+        .await
+        .status(),
+        204
+    );
+    let found = body(
+        app.post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/search"),
+            Some(&s.access_token),
+            json!({"query": "holiday days", "mode": "lexical"}),
+        )
+        .await,
+    )
+    .await;
+    assert!(found["results"].as_array().unwrap().is_empty(), "{found}");
+}
+
+#[tokio::test]
+async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
+    let app = testkit::spawn_app_with(testkit::Options {
+        max_upload_bytes: Some(1024),
+        ..Default::default()
+    })
+    .await;
+    let a = app.signed_up("kb-a@example.com").await;
+    let b = app.signed_up("kb-b@example.com").await;
+    let resp = app.post("/api/v1/knowledge-bases", Some(&a.access_token), json!({"name": "", "chunk_size": 100, "chunk_overlap": 500, "sync_frequency": "hourly"})).await;
+    assert_eq!(resp.status(), 422);
+    let p = body(resp).await;
+    let paths: Vec<&str> =
+        p["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/name", "/chunk_size", "/chunk_overlap", "/sync_frequency"]);
+    let kb = body(
+        app.post("/api/v1/knowledge-bases", Some(&a.access_token), json!({"name": "Private"}))
+            .await,
+    )
+    .await;
+    let kb_id = kb["id"].as_str().unwrap();
+
+    let resp = upload(&app, &a, kb_id, &[("big.txt", "text/plain", vec![b'a'; 4096])]).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(body(resp).await["code"], "file_too_large");
+    let listed = body(
+        app.get(&format!("/api/v1/knowledge-bases/{kb_id}/documents"), Some(&a.access_token)).await,
+    )
+    .await;
+    assert!(
+        listed["data"].as_array().unwrap().is_empty(),
+        "a refused upload leaves nothing behind"
+    );
+
+    for (method, path) in [
+        ("GET", format!("/api/v1/knowledge-bases/{kb_id}")),
+        ("DELETE", format!("/api/v1/knowledge-bases/{kb_id}")),
+        ("GET", format!("/api/v1/knowledge-bases/{kb_id}/documents")),
+    ] {
+        let req = if method == "GET" {
+            app.client.get(app.url(&path))
+        } else {
+            app.client.delete(app.url(&path))
+        };
+        assert_eq!(
+            req.bearer_auth(&b.access_token).send().await.unwrap().status(),
+            404,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/search"),
+            Some(&b.access_token),
+            json!({"query": "x"})
+        )
+        .await
+        .status(),
+        404
+    );
+    assert_eq!(
+        upload(&app, &b, kb_id, &[("a.txt", "text/plain", b"hello".to_vec())]).await.status(),
+        404
+    );
+    assert!(
+        body(app.get("/api/v1/knowledge-bases", Some(&b.access_token)).await).await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let p = body(
+        app.post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/search"),
+            Some(&a.access_token),
+            json!({"query": " ", "top_k": 0, "mode": "fuzzy"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(p["errors"].as_array().unwrap().len(), 3);
+}
