@@ -426,9 +426,15 @@ impl App {
             .enabled_capabilities
             .clone()
             .unwrap_or_else(|| template.default_capabilities.clone());
-        let mut config = input.config.clone().unwrap_or_else(|| {
-            catalog::default_agent_config(self.catalog().registry(), &template, &enabled)
-        });
+        // Given settings are laid over the defaults (capabilities', then the template's).
+        let mut config =
+            catalog::default_agent_config(self.catalog().registry(), &template, &enabled);
+        for layer in [Some(&template.default_config), input.config.as_ref()].into_iter().flatten() {
+            match (config.as_object_mut(), layer.as_object()) {
+                (Some(c), Some(g)) => c.extend(g.clone()),
+                _ => config = layer.clone(),
+            }
+        }
         if let Some(b) = &input.behavior {
             merge_behavior(&mut config, b, &mut errors);
         }

@@ -41,6 +41,8 @@ pub struct CompletedOnboarding {
     pub session: OnboardingView,
     pub agent: AgentView,
     pub api_key: CreatedKey,
+    /// Default capabilities left off because they need settings the wizard did not ask for.
+    pub deferred_capabilities: Vec<String>,
 }
 
 fn require_user(p: &Principal) -> Result<domain::UserId, AppError> {
@@ -318,6 +320,7 @@ impl App {
             onboarding_answers: Value::Object(clean),
             is_active: true,
         };
+        let deferred = self.settle_config(&t, &mut fields);
         self.finish_fields(p, &t, &mut fields, Vec::<FieldError>::new()).await?;
         let new = store::NewAgent {
             id: domain::AgentId::new(),
@@ -344,6 +347,81 @@ impl App {
             session: self.onboarding_view(&session, &t),
             agent: (&agent).into(),
             api_key,
+            deferred_capabilities: deferred,
         })
+    }
+
+    /// Fills config settings from wizard answers (an answer named like a setting, and the
+    /// embed domain for the widget), then leaves off default capabilities whose required
+    /// settings are still missing, so completion never fails on a setting the wizard did not
+    /// ask for. Returns the capabilities left off.
+    fn settle_config(&self, t: &Template, fields: &mut store::AgentFields) -> Vec<String> {
+        let registry = self.catalog().registry();
+        let mut enabled: Vec<String> =
+            serde_json::from_value(fields.enabled_capabilities.clone()).unwrap_or_default();
+        let answers = fields.onboarding_answers.as_object().cloned().unwrap_or_default();
+        // A required setting takes the answer of the same name, or of its wizard counterpart.
+        let answer_for = |setting: &str| -> Option<Value> {
+            if let Some(v) = answers.get(setting) {
+                return Some(v.clone());
+            }
+            match setting {
+                "allowed_domains" => answers.get("embed_domain").map(|d| json!([d])),
+                "system_prompt" => answers.get("custom_instructions").cloned(),
+                _ => None,
+            }
+        };
+        let mut deferred = Vec::new();
+        for _ in 0..8 {
+            let Err(errors) = catalog::validate_agent_config(registry, t, &enabled, &fields.config)
+            else {
+                break;
+            };
+            let mut filled = false;
+            if let Some(cfg) = fields.config.as_object_mut() {
+                for e in errors.iter().filter(|e| e.code == "required") {
+                    let setting = e.path.trim_start_matches('/');
+                    if !setting.contains('/')
+                        && !cfg.contains_key(setting)
+                        && let Some(v) = answer_for(setting)
+                    {
+                        cfg.insert(setting.to_owned(), v);
+                        filled = true;
+                    }
+                }
+            }
+            if filled {
+                continue;
+            }
+            let mut missing: Vec<String> = errors
+                .iter()
+                .filter(|e| e.code == "required")
+                .filter_map(|e| registry.owner_of_property(e.path.trim_start_matches('/')))
+                .filter(|c| !c.universal && enabled.contains(&c.id))
+                .map(|c| c.id.clone())
+                .collect();
+            missing.dedup();
+            if missing.is_empty() {
+                break;
+            }
+            enabled.retain(|c| !missing.contains(c));
+            deferred.extend(missing);
+            // What depended on a capability left off goes too.
+            while let Err(e) = catalog::check_enabled_capabilities(registry, t, &enabled) {
+                let drop: Vec<String> = e
+                    .iter()
+                    .filter_map(|e| e.path.rsplit('/').next()?.parse::<usize>().ok())
+                    .filter_map(|i| enabled.get(i).cloned())
+                    .collect();
+                if drop.is_empty() {
+                    break;
+                }
+                enabled.retain(|c| !drop.contains(c));
+                deferred.extend(drop);
+            }
+            fields.config = catalog::strip_disabled(registry, t, &enabled, &fields.config);
+        }
+        fields.enabled_capabilities = json!(enabled);
+        deferred
     }
 }

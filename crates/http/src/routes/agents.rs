@@ -82,9 +82,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let s = v.to_str().unwrap_or_default().trim();
     let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-    s.parse::<i64>()
-        .map(Some)
-        .map_err(|_| ApiError::bad_request("invalid_if_match", "If-Match must name the agent's version"))
+    s.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::bad_request("invalid_if_match", "If-Match must name the agent's version")
+    })
 }
 
 /// Change an agent (optimistic concurrency: `version` in the body or `If-Match`)

@@ -100,6 +100,8 @@ pub struct CompletedBody {
     session: app::OnboardingView,
     agent: app::AgentView,
     api_key: CreatedAgentKeyBody,
+    /// Default capabilities left off because they need settings the wizard did not ask for.
+    deferred_capabilities: Vec<String>,
 }
 
 /// Finish the wizard: creates the agent and its API key
@@ -118,6 +120,7 @@ async fn complete(
             session: done.session,
             agent: done.agent,
             api_key: done.api_key.into(),
+            deferred_capabilities: done.deferred_capabilities,
         }),
     ))
 }
