@@ -239,7 +239,12 @@ impl App {
                 "requests with this API key are not allowed from this address",
             ));
         }
-        caches.last_used.lock().insert(key.id, now_ms());
+        let now = now_ms();
+        self.inner
+            .key_rates
+            .hit(key.id, key.rate_per_minute, key.rate_per_day, now)
+            .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+        caches.last_used.lock().insert(key.id, now);
         Ok(Principal {
             actor: Actor::Key { key_id: key.id, agent_id: key.agent_id.clone() },
             workspace_id: key.workspace_id,

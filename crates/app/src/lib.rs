@@ -5,12 +5,17 @@
 //! The HTTP layer turns requests into calls on [`App`] and [`AppError`]s into problem+json.
 
 mod accounts;
+mod agent_keys;
+mod agents;
 pub mod auth;
+mod catalog_api;
 mod error;
+mod key_rate;
 mod keys;
 pub mod knowledge;
 mod limiter;
 pub mod mail;
+mod onboarding;
 pub mod worker;
 mod workspace;
 
@@ -18,9 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{LoginResult, Me, RegisterInput, TokenPair};
+pub use agent_keys::AgentKeyInput;
+pub use agents::{AgentExport, AgentInput, AgentPatch, AgentView, ImportResult, RevisionView};
 pub use auth::{Actor, Principal};
+pub use catalog_api::{CapabilityView, TemplateView};
 pub use error::{AppError, FieldError};
 pub use keys::{CreateKeyInput, CreatedKey};
+pub use onboarding::{CompletedOnboarding, OnboardingView};
 pub use workspace::{InviteAcceptInput, ProfileInput};
 
 use auth::AuthCaches;
@@ -80,6 +89,8 @@ struct Inner {
     account_failures: FailureLimiter,
     ip_failures: FailureLimiter,
     knowledge: knowledge::KnowledgeSlot,
+    catalog: Arc<catalog::Catalog>,
+    key_rates: key_rate::KeyRateLimiter,
 }
 
 impl App {
@@ -104,6 +115,10 @@ impl App {
                 account_failures,
                 ip_failures,
                 knowledge: Default::default(),
+                catalog: Arc::new(
+                    catalog::Catalog::builtin().expect("the built-in catalog data is valid"),
+                ),
+                key_rates: key_rate::KeyRateLimiter::new(),
             }),
         }
     }

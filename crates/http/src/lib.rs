@@ -62,6 +62,10 @@ pub struct AppState {
         (name = "api-keys", description = "Workspace API keys"),
         (name = "audit", description = "The audit log of security events"),
         (name = "knowledge", description = "Knowledge bases, documents, ingestion and search"),
+        (name = "capabilities", description = "What agents can do, and what is available"),
+        (name = "templates", description = "Agent templates: seeded, operator and workspace-made"),
+        (name = "onboarding", description = "The wizard that makes an agent from a template"),
+        (name = "agents", description = "Agents, revisions, export/import and agent API keys"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -94,6 +98,10 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::keys::router())
         .merge(routes::audit::router())
         .merge(routes::knowledge::router(config.max_upload_bytes))
+        .merge(routes::capabilities::router())
+        .merge(routes::templates::router())
+        .merge(routes::onboarding::router())
+        .merge(routes::agents::router())
         .merge(routes::ops::router())
         .split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));

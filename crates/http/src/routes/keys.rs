@@ -30,6 +30,18 @@ pub struct CreateKeyRequest {
     ip_allowlist: Vec<String>,
 }
 
+impl CreateKeyRequest {
+    pub(crate) fn into_input(self) -> app::CreateKeyInput {
+        app::CreateKeyInput {
+            name: self.name,
+            permissions: self.permissions,
+            rate_per_minute: self.rate_per_minute,
+            rate_per_day: self.rate_per_day,
+            ip_allowlist: self.ip_allowlist,
+        }
+    }
+}
+
 /// An API key, without its secret.
 #[derive(Serialize, ToSchema)]
 pub struct KeyBody {

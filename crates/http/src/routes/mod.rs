@@ -1,10 +1,14 @@
 //! Route handlers, one module per API area.
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
+pub mod capabilities;
 pub mod keys;
 pub mod knowledge;
+pub mod onboarding;
 pub mod ops;
+pub mod templates;
 pub mod workspace;
 
 /// Deserialises a present field (even `null`) as `Some(value)`, so PATCH bodies can tell
