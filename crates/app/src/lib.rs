@@ -6,10 +6,14 @@
 
 mod accounts;
 pub mod auth;
+mod chat;
+mod conversations;
 mod error;
 mod keys;
 mod limiter;
 pub mod mail;
+mod runs;
+mod usage;
 pub mod worker;
 mod workspace;
 
@@ -18,8 +22,12 @@ use std::time::Duration;
 
 pub use accounts::{LoginResult, Me, RegisterInput, TokenPair};
 pub use auth::{Actor, Principal};
+pub use chat::{ChatInput, ChatResult, ChatRun, ChatSettings, NoKnowledge, NoWebFetch, title_from};
+pub use conversations::{ConversationDetail, to_llm_history};
 pub use error::{AppError, FieldError};
 pub use keys::{CreateKeyInput, CreatedKey};
+pub use runs::to_steps;
+pub use usage::utc_day;
 pub use workspace::{InviteAcceptInput, ProfileInput};
 
 use auth::AuthCaches;
@@ -78,6 +86,7 @@ struct Inner {
     caches: AuthCaches,
     account_failures: FailureLimiter,
     ip_failures: FailureLimiter,
+    chat: chat::ChatEngine,
 }
 
 impl App {
@@ -91,6 +100,7 @@ impl App {
         let account_failures =
             FailureLimiter::new(config.login_failures_per_account, config.login_window);
         let ip_failures = FailureLimiter::new(config.login_failures_per_ip, config.login_window);
+        let store_for_chat = store.clone();
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -101,8 +111,23 @@ impl App {
                 caches: AuthCaches::new(),
                 account_failures,
                 ip_failures,
+                chat: chat::ChatEngine::new(store_for_chat, None, chat::ChatSettings::default()),
             }),
         }
+    }
+
+    /// Sets the chat model (`None`: answers come from knowledge) and the chat settings.
+    /// Call it right after [`App::new`], before the app is cloned.
+    pub fn with_runtime(
+        mut self,
+        model: Option<Arc<dyn llm::ChatModel>>,
+        settings: ChatSettings,
+    ) -> Self {
+        let store = self.inner.store.clone();
+        let inner = Arc::get_mut(&mut self.inner)
+            .expect("App::with_runtime is called before the app is shared");
+        inner.chat = chat::ChatEngine::new(store, model, settings);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -117,13 +142,21 @@ impl App {
         &self.inner.config
     }
 
-    /// Writes batched bookkeeping (API-key last-used times). Called periodically and at
+    /// Writes batched bookkeeping (API-key last-used times, usage counters) and sweeps old runs. Called periodically and at
     /// shutdown.
     pub async fn flush(&self) {
         let used = self.inner.caches.take_last_used();
         if let Err(e) = self.inner.store.touch_api_keys(&used).await {
             tracing::warn!(error = %e, keys = used.len(), "could not record API key last-used times");
         }
+        let usage = self.inner.chat.usage.take();
+        if !usage.is_empty()
+            && let Err(e) = self.inner.store.add_usage(&usage).await
+        {
+            tracing::warn!(error = %e, counters = usage.len(), "could not write usage; retrying later");
+            self.inner.chat.usage.restore(usage);
+        }
+        self.sweep_runs().await;
     }
 }
 

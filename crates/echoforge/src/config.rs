@@ -21,6 +21,30 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    /// The server-wide model provider (none configured: agents answer from knowledge).
+    pub llm: LlmSettings,
+    pub runs: RunsSettings,
+}
+
+/// The model provider. Unset values fall back to `ECHOFORGE__LLM__*`, then `OPENAI_API_KEY` /
+/// `OPENAI_BASE_URL` (see `llm::ProviderConfig::from_lookup`, which also reads
+/// `ECHOFORGE__LLM__TIMEOUT_SECS`, `…__MAX_RETRIES`, `…__API_VERSION`, `…__AUTH`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LlmSettings {
+    /// `openai` (any OpenAI-compatible server), `azure`, `anthropic` or `none`.
+    pub provider: Option<String>,
+    pub base_url: Option<String>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub api_key: Option<SecretString>,
+    /// The default model name.
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsSettings {
+    /// Run traces older than this many days are deleted (0 keeps them forever).
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +125,8 @@ impl Default for Settings {
                 login_window_secs: 15 * 60,
             },
             log: LogSettings { format: "json".into(), level: "info".into() },
+            llm: LlmSettings::default(),
+            runs: RunsSettings { retention_days: 30 },
         }
     }
 }
@@ -171,6 +197,30 @@ impl Settings {
             bail!("database.max_connections must be at least 1");
         }
         Ok(())
+    }
+
+    /// The configured chat model, if any: these settings first, then the environment
+    /// conventions of `llm::ProviderConfig::from_lookup`.
+    pub fn chat_model(&self) -> anyhow::Result<Option<std::sync::Arc<dyn llm::ChatModel>>> {
+        let l = &self.llm;
+        let lookup = |k: &str| -> Option<String> {
+            let own = match k {
+                "ECHOFORGE__LLM__PROVIDER" => l.provider.clone(),
+                "ECHOFORGE__LLM__BASE_URL" => l.base_url.clone(),
+                "ECHOFORGE__LLM__API_KEY" => {
+                    l.api_key.as_ref().map(|s| s.expose_secret().to_owned())
+                }
+                "ECHOFORGE__LLM__MODEL" => l.model.clone(),
+                _ => None,
+            };
+            own.or_else(|| std::env::var(k).ok())
+        };
+        let Some(config) =
+            llm::ProviderConfig::from_lookup(lookup).context("invalid [llm] settings")?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(llm::provider_from_config(config).context("could not set up the model provider")?))
     }
 
     pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {

@@ -55,6 +55,9 @@ pub struct AppState {
         (name = "api-keys", description = "Workspace API keys"),
         (name = "audit", description = "The audit log of security events"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "chat", description = "Chatting with agents (JSON or Server-Sent Events)"),
+        (name = "conversations", description = "Conversations, messages and pending actions"),
+        (name = "runs", description = "Run traces with their steps"),
     )
 )]
 struct ApiDoc;
@@ -86,10 +89,14 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::keys::router())
         .merge(routes::audit::router())
         .merge(routes::ops::router())
+        .merge(routes::chat::router())
+        .merge(routes::conversations::router())
+        .merge(routes::runs::router())
         .split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     let state = AppState { app, metrics, openapi };
     api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))
+        .merge(routes::openai::router())
         .route_layer(axum::middleware::from_fn(observe::track))
         .fallback(routes::ops::not_found)
         .with_state(state)

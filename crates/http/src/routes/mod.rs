@@ -2,8 +2,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod chat;
+pub mod conversations;
 pub mod keys;
+pub mod openai;
 pub mod ops;
+pub mod runs;
 pub mod workspace;
 
 /// Deserialises a present field (even `null`) as `Some(value)`, so PATCH bodies can tell
