@@ -7,10 +7,13 @@ use domain::{AgentId, WorkspaceId};
 use parking_lot::Mutex;
 use store::UsageIncrement;
 
-/// Counters not yet written, keyed by workspace, agent, day and metric.
+/// A counter's key: workspace, agent, UTC day, metric.
+type CounterKey = (WorkspaceId, AgentId, String, &'static str);
+
+/// Counters not yet written.
 #[derive(Default)]
 pub(crate) struct UsageBuffer {
-    counts: Mutex<HashMap<(WorkspaceId, AgentId, String, &'static str), i64>>,
+    counts: Mutex<HashMap<CounterKey, i64>>,
 }
 
 /// The UTC day (`YYYY-MM-DD`) of an epoch-milliseconds instant.

@@ -1015,6 +1015,8 @@ fn start_smtp_server() -> (std::process::Child, u16, std::sync::Arc<std::sync::M
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the SMTP server did not start");
 }
 
