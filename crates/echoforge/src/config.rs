@@ -298,6 +298,31 @@ mod tests {
     }
 
     #[test]
+    fn llm_settings_come_from_env_and_file_and_build_a_provider() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("echoforge.toml", "[llm]\nmodel = \"from-file\"\n")?;
+            jail.set_env("ECHOFORGE__LLM__BASE_URL", "http://127.0.0.1:9/v1");
+            jail.set_env("ECHOFORGE__LLM__API_KEY", "sk-hidden");
+            jail.set_env("ECHOFORGE__LLM__TIMEOUT_SECS", "5");
+            jail.set_env("ECHOFORGE__RUNS__RETENTION_DAYS", "7");
+            let s = Settings::load(Some(Path::new("echoforge.toml")), &CliOverrides::default())
+                .unwrap();
+            assert_eq!(s.runs.retention_days, 7);
+            assert!(!format!("{s:?}").contains("sk-hidden"), "the key is redacted");
+            let model = s.chat_model().unwrap().expect("a provider");
+            assert_eq!(model.model(), "from-file");
+            jail.set_env("ECHOFORGE__LLM__PROVIDER", "none");
+            let s = Settings::load(None, &CliOverrides::default()).unwrap();
+            assert!(s.chat_model().unwrap().is_none());
+            jail.set_env("ECHOFORGE__LLM__PROVIDER", "gemini");
+            let s = Settings::load(None, &CliOverrides::default()).unwrap();
+            let Err(e) = s.chat_model() else { panic!("an unknown provider is refused") };
+            assert!(format!("{e:#}").contains("PROVIDER"), "{e:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_missing_config_file_is_an_error() {
         assert!(
             Settings::load(
