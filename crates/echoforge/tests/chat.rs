@@ -459,3 +459,50 @@ async fn the_official_openai_python_client_works_unchanged() {
     assert!(sent.messages()[0]["content"].as_str().unwrap().contains("You are Sam"));
     assert!(!sent.messages().iter().any(|m| m["content"] == "ignored"));
 }
+
+/// Every text frame of a WebSocket chat, as JSON, until the server closes.
+async fn ws_chat(app: &TestApp, token: &str, request: Value) -> Vec<Value> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url =
+        format!("{}/api/v1/chat/stream?access_token={token}", app.base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+    ws.send(Message::Text(request.to_string().into())).await.unwrap();
+    let mut frames = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        match m {
+            Message::Text(t) => frames.push(serde_json::from_str(t.as_str()).unwrap()),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    frames
+}
+
+#[tokio::test]
+async fn chat_over_websocket_sends_the_run_events() {
+    let fake = FakeLlm::start().await;
+    let (app, s, agent) = start(Some(&fake)).await;
+    fake.push(Reply::text("Over the socket.").in_chunks(3));
+    let frames =
+        ws_chat(&app, &s.access_token, json!({"agent_id": agent, "message": "ws hello"})).await;
+    let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"run.started"));
+    assert_eq!(&types[types.len() - 2..], ["message.completed", "run.completed"]);
+    let joined: String = frames
+        .iter()
+        .filter(|f| f["type"] == "message.delta")
+        .map(|f| f["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(joined, "Over the socket.");
+    let conv = frames[0]["conversation_id"].as_str().unwrap();
+    let c =
+        body(app.get(&format!("/api/v1/conversations/{conv}"), Some(&s.access_token)).await).await;
+    assert_eq!(c["messages"][1]["content"], "Over the socket.");
+    let refused =
+        ws_chat(&app, &s.access_token, json!({"agent_id": "nobody", "message": "hi"})).await;
+    assert_eq!(
+        refused,
+        [json!({"type": "error", "code": "not_found", "message": "agent not found"})]
+    );
+}

@@ -97,6 +97,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
     let state = AppState { app, metrics, openapi };
     api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))
         .merge(routes::openai::router())
+        .merge(routes::ws::router())
         .route_layer(axum::middleware::from_fn(observe::track))
         .fallback(routes::ops::not_found)
         .with_state(state)

@@ -9,6 +9,7 @@ pub mod openai;
 pub mod ops;
 pub mod runs;
 pub mod workspace;
+pub mod ws;
 
 /// Deserialises a present field (even `null`) as `Some(value)`, so PATCH bodies can tell
 /// "clear this" (`null`) from "leave it" (absent).
