@@ -9,6 +9,8 @@ mod agent_keys;
 mod agents;
 pub mod auth;
 mod catalog_api;
+mod chat;
+mod conversations;
 mod error;
 mod key_rate;
 mod keys;
@@ -16,6 +18,8 @@ pub mod knowledge;
 mod limiter;
 pub mod mail;
 mod onboarding;
+mod runs;
+mod usage;
 pub mod worker;
 mod workspace;
 
@@ -27,9 +31,13 @@ pub use agent_keys::AgentKeyInput;
 pub use agents::{AgentExport, AgentInput, AgentPatch, AgentView, ImportResult, RevisionView};
 pub use auth::{Actor, Principal};
 pub use catalog_api::{CapabilityView, TemplateView};
+pub use chat::{ChatInput, ChatResult, ChatRun, ChatSettings, NoKnowledge, NoWebFetch, title_from};
+pub use conversations::{ConversationDetail, to_llm_history};
 pub use error::{AppError, FieldError};
 pub use keys::{CreateKeyInput, CreatedKey};
 pub use onboarding::{CompletedOnboarding, OnboardingView};
+pub use runs::to_steps;
+pub use usage::utc_day;
 pub use workspace::{InviteAcceptInput, ProfileInput};
 
 use auth::AuthCaches;
@@ -88,9 +96,10 @@ struct Inner {
     caches: AuthCaches,
     account_failures: FailureLimiter,
     ip_failures: FailureLimiter,
-    knowledge: knowledge::KnowledgeSlot,
+    knowledge: Arc<knowledge::KnowledgeSlot>,
     catalog: Arc<catalog::Catalog>,
     key_rates: key_rate::KeyRateLimiter,
+    chat: chat::ChatEngine,
 }
 
 impl App {
@@ -104,6 +113,8 @@ impl App {
         let account_failures =
             FailureLimiter::new(config.login_failures_per_account, config.login_window);
         let ip_failures = FailureLimiter::new(config.login_failures_per_ip, config.login_window);
+        let store_for_chat = store.clone();
+        let knowledge_slot: Arc<knowledge::KnowledgeSlot> = Arc::default();
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -114,13 +125,33 @@ impl App {
                 caches: AuthCaches::new(),
                 account_failures,
                 ip_failures,
-                knowledge: Default::default(),
+                knowledge: knowledge_slot.clone(),
                 catalog: Arc::new(
                     catalog::Catalog::builtin().expect("the built-in catalog data is valid"),
                 ),
                 key_rates: key_rate::KeyRateLimiter::new(),
+                chat: chat::ChatEngine::new(
+                    store_for_chat,
+                    knowledge_slot,
+                    None,
+                    chat::ChatSettings::default(),
+                ),
             }),
         }
+    }
+
+    /// Sets the chat model (`None`: answers come from knowledge) and the chat settings.
+    /// Call it right after [`App::new`], before the app is cloned.
+    pub fn with_runtime(
+        mut self,
+        model: Option<Arc<dyn llm::ChatModel>>,
+        settings: ChatSettings,
+    ) -> Self {
+        let store = self.inner.store.clone();
+        let inner = Arc::get_mut(&mut self.inner)
+            .expect("App::with_runtime is called before the app is shared");
+        inner.chat = chat::ChatEngine::new(store, inner.knowledge.clone(), model, settings);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -135,17 +166,24 @@ impl App {
         &self.inner.config
     }
 
-    /// Writes batched bookkeeping (API-key last-used times). Called periodically and at
+    /// Writes batched bookkeeping (API-key last-used times, usage counters) and sweeps old runs. Called periodically and at
     /// shutdown.
     pub async fn flush(&self) {
         let used = self.inner.caches.take_last_used();
-        if used.is_empty() {
-            return;
+        if !used.is_empty() {
+            if let Err(e) = self.inner.store.touch_api_keys(&used).await {
+                tracing::warn!(error = %e, keys = used.len(), "could not record API key last-used times");
+            }
+            self.inner.caches.key_lists.clear();
         }
-        if let Err(e) = self.inner.store.touch_api_keys(&used).await {
-            tracing::warn!(error = %e, keys = used.len(), "could not record API key last-used times");
+        let usage = self.inner.chat.usage.take();
+        if !usage.is_empty()
+            && let Err(e) = self.inner.store.add_usage(&usage).await
+        {
+            tracing::warn!(error = %e, counters = usage.len(), "could not write usage; retrying later");
+            self.inner.chat.usage.restore(usage);
         }
-        self.inner.caches.key_lists.clear();
+        self.sweep_runs().await;
     }
 }
 

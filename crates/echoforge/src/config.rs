@@ -22,6 +22,23 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub knowledge: KnowledgeSettings,
+    /// The server-wide model provider (none configured: agents answer from knowledge).
+    pub llm: LlmSettings,
+    pub runs: RunsSettings,
+}
+
+/// The model provider. Unset values fall back to `ECHOFORGE__LLM__*`, then `OPENAI_API_KEY` /
+/// `OPENAI_BASE_URL` (see `llm::ProviderConfig::from_lookup`, which also reads
+/// `ECHOFORGE__LLM__TIMEOUT_SECS`, `…__MAX_RETRIES`, `…__API_VERSION`, `…__AUTH`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LlmSettings {
+    /// `openai` (any OpenAI-compatible server), `azure`, `anthropic` or `none`.
+    pub provider: Option<String>,
+    pub base_url: Option<String>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub api_key: Option<SecretString>,
+    /// The default model name.
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +55,13 @@ pub struct KnowledgeSettings {
     pub embedding_api_key: Option<SecretString>,
     /// Documents ingested at once.
     pub ingest_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsSettings {
+    /// Run traces older than this many days are deleted (0 keeps them forever).
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +150,8 @@ impl Default for Settings {
                 embedding_api_key: None,
                 ingest_concurrency: 2,
             },
+            llm: LlmSettings::default(),
+            runs: RunsSettings { retention_days: 30 },
         }
     }
 }
@@ -198,6 +224,30 @@ impl Settings {
         Ok(())
     }
 
+    /// The configured chat model, if any: these settings first, then the environment
+    /// conventions of `llm::ProviderConfig::from_lookup`.
+    pub fn chat_model(&self) -> anyhow::Result<Option<std::sync::Arc<dyn llm::ChatModel>>> {
+        let l = &self.llm;
+        let lookup = |k: &str| -> Option<String> {
+            let own = match k {
+                "ECHOFORGE__LLM__PROVIDER" => l.provider.clone(),
+                "ECHOFORGE__LLM__BASE_URL" => l.base_url.clone(),
+                "ECHOFORGE__LLM__API_KEY" => {
+                    l.api_key.as_ref().map(|s| s.expose_secret().to_owned())
+                }
+                "ECHOFORGE__LLM__MODEL" => l.model.clone(),
+                _ => None,
+            };
+            own.or_else(|| std::env::var(k).ok())
+        };
+        let Some(config) =
+            llm::ProviderConfig::from_lookup(lookup).context("invalid [llm] settings")?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(llm::provider_from_config(config).context("could not set up the model provider")?))
+    }
+
     pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
         self.server.bind.parse().with_context(|| {
             format!("server.bind `{}` is not an address like 127.0.0.1:8080", self.server.bind)
@@ -268,6 +318,31 @@ mod tests {
             jail.set_env("ECHOFORGE__SERVER__NO_SUCH_KEY", "1");
             let err = Settings::load(None, &CliOverrides::default()).unwrap_err();
             assert!(format!("{err:#}").contains("no_such_key"), "{err:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn llm_settings_come_from_env_and_file_and_build_a_provider() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("echoforge.toml", "[llm]\nmodel = \"from-file\"\n")?;
+            jail.set_env("ECHOFORGE__LLM__BASE_URL", "http://127.0.0.1:9/v1");
+            jail.set_env("ECHOFORGE__LLM__API_KEY", "sk-hidden");
+            jail.set_env("ECHOFORGE__LLM__TIMEOUT_SECS", "5");
+            jail.set_env("ECHOFORGE__RUNS__RETENTION_DAYS", "7");
+            let s = Settings::load(Some(Path::new("echoforge.toml")), &CliOverrides::default())
+                .unwrap();
+            assert_eq!(s.runs.retention_days, 7);
+            assert!(!format!("{s:?}").contains("sk-hidden"), "the key is redacted");
+            let model = s.chat_model().unwrap().expect("a provider");
+            assert_eq!(model.model(), "from-file");
+            jail.set_env("ECHOFORGE__LLM__PROVIDER", "none");
+            let s = Settings::load(None, &CliOverrides::default()).unwrap();
+            assert!(s.chat_model().unwrap().is_none());
+            jail.set_env("ECHOFORGE__LLM__PROVIDER", "gemini");
+            let s = Settings::load(None, &CliOverrides::default()).unwrap();
+            let Err(e) = s.chat_model() else { panic!("an unknown provider is refused") };
+            assert!(format!("{e:#}").contains("PROVIDER"), "{e:#}");
             Ok(())
         });
     }

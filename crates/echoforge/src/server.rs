@@ -69,7 +69,18 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
         login_window: Duration::from_secs(settings.auth.login_window_secs),
         ..AppConfig::default()
     };
-    let app = App::new(store, Arc::new(keyring), mailer, config);
+    let model = settings.chat_model()?;
+    match &model {
+        Some(m) => tracing::info!(model = m.model(), "chat model configured"),
+        None => tracing::warn!(
+            "no chat model configured (ECHOFORGE__LLM__* or OPENAI_API_KEY): agents answer from their knowledge only"
+        ),
+    }
+    let chat = app::ChatSettings {
+        run_retention_days: settings.runs.retention_days,
+        ..app::ChatSettings::default()
+    };
+    let app = App::new(store, Arc::new(keyring), mailer, config).with_runtime(model, chat);
     let embedder = crate::eval::EmbeddingArgs {
         embedding_model_dir: settings.knowledge.embedding_model_dir.clone(),
         embedding_base_url: settings.knowledge.embedding_base_url.clone(),

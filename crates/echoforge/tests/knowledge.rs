@@ -229,3 +229,61 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
     .await;
     assert_eq!(p["errors"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn an_agent_without_a_model_answers_from_its_documents_with_citations() {
+    let app = spawn_app().await;
+    let s = app.signed_up("grounded@example.com").await;
+    let kb = body(
+        app.post("/api/v1/knowledge-bases", Some(&s.access_token), json!({"name": "Handbook"}))
+            .await,
+    )
+    .await;
+    let kb_id = kb["id"].as_str().unwrap().to_owned();
+    let up = body(
+        upload(&app, &s, &kb_id, &[("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec())])
+            .await,
+    )
+    .await;
+    let doc_id = up["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        wait_for_status(&app, &s, &kb_id, &doc_id, &["indexed", "failed"]).await["status"],
+        "indexed"
+    );
+    let agent = app
+        .create_agent(
+            &s.workspace_id,
+            "HR Helper",
+            "hr-helper",
+            testkit::AgentSpec {
+                capabilities: vec!["rag".into()],
+                knowledge_base_ids: vec![kb_id.clone()],
+                ..Default::default()
+            },
+        )
+        .await;
+    let resp = app
+        .post(
+            &format!("/api/v1/agents/{agent}/chat"),
+            Some(&s.access_token),
+            json!({"message": "How many holiday days do employees get?"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let answer = body(resp).await;
+    let text = answer["message"]
+        .as_str()
+        .or_else(|| answer["message"]["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        text.to_lowercase().contains("no language model is configured")
+            || text.to_lowercase().contains("no model"),
+        "{answer}"
+    );
+    assert!(text.contains("twenty-eight"), "the best passage is quoted: {answer}");
+    let citations = answer["citations"].as_array().unwrap();
+    assert!(!citations.is_empty(), "{answer}");
+    assert_eq!(citations[0]["document_id"], doc_id.as_str());
+    assert_eq!(citations[0]["document_title"], "Employee handbook");
+}

@@ -67,6 +67,9 @@ pub struct AppState {
         (name = "onboarding", description = "The wizard that makes an agent from a template"),
         (name = "agents", description = "Agents, revisions, export/import and agent API keys"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "chat", description = "Chatting with agents (JSON or Server-Sent Events)"),
+        (name = "conversations", description = "Conversations, messages and pending actions"),
+        (name = "runs", description = "Run traces with their steps"),
     )
 )]
 struct ApiDoc;
@@ -103,10 +106,15 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::onboarding::router())
         .merge(routes::agents::router())
         .merge(routes::ops::router())
+        .merge(routes::chat::router())
+        .merge(routes::conversations::router())
+        .merge(routes::runs::router())
         .split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     let state = AppState { app, metrics, openapi, max_upload_bytes: config.max_upload_bytes };
     api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))
+        .merge(routes::openai::router())
+        .merge(routes::ws::router())
         .route_layer(axum::middleware::from_fn(observe::track))
         .fallback(routes::ops::not_found)
         .with_state(state)

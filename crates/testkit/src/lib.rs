@@ -29,6 +29,9 @@ pub struct Options {
     pub login_failures_per_ip: Option<u32>,
     /// Largest upload in bytes (default 50 MiB).
     pub max_upload_bytes: Option<usize>,
+    /// An OpenAI-compatible base URL (e.g. `fakellm::FakeLlm::base_url`) for the chat model;
+    /// without it the server has no model (the environment's `OPENAI_*` are ignored).
+    pub llm_base_url: Option<String>,
 }
 
 /// Starts a server with default options.
@@ -46,6 +49,15 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.database.url = opts.database_url.map(Into::into);
     if let Some(n) = opts.max_upload_bytes {
         settings.knowledge.max_upload_bytes = n;
+    }
+    match opts.llm_base_url {
+        Some(url) => {
+            settings.llm.provider = Some("openai".into());
+            settings.llm.base_url = Some(url);
+            settings.llm.api_key = Some("test-key".to_owned().into());
+            settings.llm.model = Some("fake-model".into());
+        }
+        None => settings.llm.provider = Some("none".into()),
     }
     if let Some(n) = opts.login_failures_per_ip {
         settings.auth.login_failures_per_ip = n;
@@ -187,6 +199,102 @@ impl TestApp {
             access_token: access,
             refresh_token: tokens["refresh_token"].as_str().expect("refresh token").to_owned(),
         }
+    }
+}
+
+/// Agent settings for [`TestApp::create_agent`] beyond its name and slug.
+#[derive(Debug, Clone, Default)]
+pub struct AgentSpec {
+    /// Capability ids (`escalation`, `rag`, …).
+    pub capabilities: Vec<String>,
+    /// The agent's `config` JSON (e.g. `{"requires_confirmation": ["escalate_to_human"]}`).
+    pub config: Option<Value>,
+    pub inactive: bool,
+    /// Knowledge bases the agent searches (`kb_…` ids of the same workspace).
+    pub knowledge_base_ids: Vec<String>,
+}
+
+impl TestApp {
+    /// Creates an agent directly in the store (test support until the agents API lands);
+    /// returns its id.
+    pub async fn create_agent(
+        &self,
+        workspace_id: &str,
+        name: &str,
+        slug: &str,
+        spec: AgentSpec,
+    ) -> String {
+        let ws = domain::WorkspaceId::parse(workspace_id).expect("workspace id");
+        #[allow(clippy::disallowed_methods)] // test support: the workspace is the test's own
+        let scope = store::TenantScope::assume(ws);
+        let fields = store::AgentFields {
+            slug: slug.to_owned(),
+            display_name: name.to_owned(),
+            enabled_capabilities: json!(spec.capabilities),
+            knowledge_base_ids: spec
+                .knowledge_base_ids
+                .iter()
+                .map(|k| domain::KnowledgeBaseId::parse(k).expect("a knowledge base id"))
+                .collect(),
+            integrations: json!([]),
+            personality: json!({}),
+            behavior: json!({}),
+            config: spec.config.unwrap_or_else(|| json!({})),
+            routing_rules: json!({}),
+            system_prompt: format!("You are {name}, a helpful assistant."),
+            onboarding_answers: json!({}),
+            is_active: !spec.inactive,
+            ..Default::default()
+        };
+        let new = store::NewAgent {
+            id: domain::AgentId::new(),
+            public_id: format!("pub_{}", uuid::Uuid::now_v7().simple()),
+            created_by: None,
+            fields,
+        };
+        let agent = self
+            .app
+            .store()
+            .create_agent(&scope, &new, domain::time::now_ms())
+            .await
+            .expect("create agent");
+        agent.id.to_string()
+    }
+
+    /// Creates an API key directly in the store (agent-scoped when `agent_id` is given) and
+    /// returns its secret.
+    pub async fn create_key(
+        &self,
+        workspace_id: &str,
+        agent_id: Option<&str>,
+        permissions: &[&str],
+    ) -> String {
+        let ws = domain::WorkspaceId::parse(workspace_id).expect("workspace id");
+        #[allow(clippy::disallowed_methods)] // test support: the workspace is the test's own
+        let scope = store::TenantScope::assume(ws);
+        let secret = vault::token::generate("ef_");
+        let perms: domain::Permissions = permissions
+            .iter()
+            .map(|p| p.parse::<domain::Permission>().expect("permission"))
+            .collect();
+        let new = store::NewApiKey {
+            id: domain::ApiKeyId::new(),
+            agent_id: agent_id.map(|a| domain::AgentId::parse(a).expect("agent id")),
+            name: "test key".into(),
+            prefix: secret[..11].to_owned(),
+            digest: vault::token::digest(&secret),
+            permissions: perms,
+            rate_per_minute: None,
+            rate_per_day: None,
+            ip_allowlist: Vec::new(),
+            created_by: None,
+        };
+        self.app
+            .store()
+            .create_api_key(&scope, &new, domain::time::now_ms())
+            .await
+            .expect("create key");
+        secret
     }
 }
 

@@ -4,12 +4,17 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod capabilities;
+pub mod chat;
+pub mod conversations;
 pub mod keys;
 pub mod knowledge;
 pub mod onboarding;
+pub mod openai;
 pub mod ops;
+pub mod runs;
 pub mod templates;
 pub mod workspace;
+pub mod ws;
 
 /// Deserialises a present field (even `null`) as `Some(value)`, so PATCH bodies can tell
 /// "clear this" (`null`) from "leave it" (absent).

@@ -1,0 +1,491 @@
+//! Chatting with an agent: loading it as a [`runtime::AgentSnapshot`], loading or starting the
+//! conversation, starting (or resuming) a run, and persisting what the run produced — messages,
+//! the run and its steps, pending actions, usage — before the terminal event is forwarded, so a
+//! client that saw `run.completed` reads a consistent conversation.
+//!
+//! The knowledge port searches the workspace's knowledge index ([`IndexKnowledge`]); web
+//! fetching is refused by [`NoWebFetch`] until the SSRF-guarded fetcher is wired. Escalations
+//! are recorded as store handoffs ([`StoreHandoffs`]).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use catalog::Catalog;
+use domain::time::now_ms;
+use domain::{AgentId, ConversationId, Permission, RunId};
+use llm::ChatModel;
+use parking_lot::Mutex;
+use runtime::{
+    FetchedPage, HandoffRequest, HandoffSink, KnowledgeHit, KnowledgeQuery, KnowledgeSearch, Ports,
+    RunEvent, RunInput, RunOutcome, Runtime, RuntimeSettings, WebFetcher,
+};
+use store::{Channel, NewConversation, NewHandoff, NewRun, Store, TenantScope};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::usage::UsageBuffer;
+use crate::{Actor, App, AppError, Principal};
+
+/// Settings of the chat surfaces.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    pub runtime: RuntimeSettings,
+    /// Runs older than this many days are deleted (0 keeps them forever).
+    pub run_retention_days: u32,
+    /// Stored messages sent to the runtime as history (it trims them to its token budget).
+    pub history_messages: u32,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self { runtime: RuntimeSettings::default(), run_retention_days: 30, history_messages: 60 }
+    }
+}
+
+/// The runtime and what the chat surfaces share.
+pub(crate) struct ChatEngine {
+    pub(crate) runtime: Runtime,
+    pub(crate) model: Option<Arc<dyn ChatModel>>,
+    catalog: Option<Arc<Catalog>>,
+    pub(crate) usage: UsageBuffer,
+    pub(crate) settings: ChatSettings,
+    pub(crate) last_retention: Mutex<Option<Instant>>,
+}
+
+impl ChatEngine {
+    pub(crate) fn new(
+        store: Store,
+        knowledge: Arc<crate::knowledge::KnowledgeSlot>,
+        model: Option<Arc<dyn ChatModel>>,
+        settings: ChatSettings,
+    ) -> Self {
+        let ports = Ports {
+            knowledge: Arc::new(IndexKnowledge { slot: knowledge }),
+            web: Arc::new(NoWebFetch),
+            handoffs: Arc::new(StoreHandoffs { store }),
+        };
+        let runtime = Runtime::new(model.clone(), ports, settings.runtime.clone());
+        let catalog = match Catalog::builtin() {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::error!(error = %e, "the built-in catalog does not load; agents get no skills");
+                None
+            }
+        };
+        Self {
+            runtime,
+            model,
+            catalog,
+            usage: UsageBuffer::default(),
+            settings,
+            last_retention: Mutex::new(None),
+        }
+    }
+}
+
+/// Knowledge search over the workspace's index (hybrid when an embedding model is configured,
+/// lexical otherwise). Before the index is installed it finds nothing.
+pub struct IndexKnowledge {
+    slot: Arc<crate::knowledge::KnowledgeSlot>,
+}
+
+#[async_trait]
+impl KnowledgeSearch for IndexKnowledge {
+    async fn search(&self, q: &KnowledgeQuery) -> Result<Vec<KnowledgeHit>, String> {
+        let Some(k) = self.slot.get() else { return Ok(Vec::new()) };
+        if q.knowledge_base_ids.is_empty() || q.query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = knowledge::SearchRequest {
+            query: q.query.clone(),
+            top_k: q.top_k.clamp(1, 50),
+            min_score: None,
+            mode: knowledge::SearchMode::Hybrid,
+        };
+        let hits = k
+            .index
+            .search(q.workspace_id, &q.knowledge_base_ids, &request)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(hits
+            .into_iter()
+            .map(|h| KnowledgeHit {
+                chunk_id: h.chunk_id,
+                content: h.content,
+                score: h.score,
+                document_id: h.metadata.document_id,
+                document_title: h.metadata.document_title,
+                source_url: h.metadata.source_url,
+                page: h.metadata.page,
+                heading: h.metadata.heading,
+            })
+            .collect())
+    }
+}
+
+/// Knowledge search that finds nothing (tests and tools without an index).
+pub struct NoKnowledge;
+
+#[async_trait]
+impl KnowledgeSearch for NoKnowledge {
+    async fn search(&self, _: &KnowledgeQuery) -> Result<Vec<KnowledgeHit>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// Web fetching until the SSRF-guarded fetcher is wired: refuses every URL.
+pub struct NoWebFetch;
+
+#[async_trait]
+impl WebFetcher for NoWebFetch {
+    async fn fetch(&self, url: &str) -> Result<FetchedPage, String> {
+        Err(format!("web fetching is not enabled on this server, so {url} cannot be read"))
+    }
+}
+
+/// Escalations recorded as handoffs in the store.
+pub struct StoreHandoffs {
+    store: Store,
+}
+
+#[async_trait]
+impl HandoffSink for StoreHandoffs {
+    async fn request_handoff(&self, r: &HandoffRequest) -> Result<String, String> {
+        // The request's workspace comes from the agent the authorized caller is talking to.
+        #[allow(clippy::disallowed_methods)]
+        let scope = TenantScope::assume(r.workspace_id);
+        let new = NewHandoff {
+            agent_id: r.agent_id,
+            conversation_id: Some(r.conversation_id),
+            reason: r.reason.clone(),
+        };
+        self.store.create_handoff(&scope, &new, now_ms()).await.map(|h| h.id).map_err(|e| {
+            tracing::warn!(error = %e, "could not record a handoff");
+            "the request for a human could not be recorded".to_owned()
+        })
+    }
+}
+
+/// One message to answer.
+#[derive(Debug, Clone)]
+pub struct ChatInput {
+    /// The agent's id or slug.
+    pub agent: String,
+    pub message: String,
+    pub conversation_id: Option<ConversationId>,
+    pub end_user_id: Option<String>,
+    pub channel: Channel,
+    /// History given by the caller (OpenAI-compatible API) instead of the stored one.
+    pub history: Option<Vec<llm::Message>>,
+}
+
+/// A started run: live events (the terminal one arrives after persistence), then the result.
+pub struct ChatRun {
+    pub conversation_id: ConversationId,
+    pub run_id: RunId,
+    pub agent: store::Agent,
+    pub events: mpsc::Receiver<RunEvent>,
+    pub done: oneshot::Receiver<ChatResult>,
+}
+
+/// A persisted run.
+#[derive(Debug, Clone)]
+pub struct ChatResult {
+    pub outcome: RunOutcome,
+    /// Stored pending actions (`act_…` ids to approve or reject), when the run paused.
+    pub pending_actions: Vec<store::PendingAction>,
+}
+
+impl ChatRun {
+    /// Reads every event, then the result (for non-streaming callers).
+    pub async fn finish(mut self) -> Result<ChatResult, AppError> {
+        while self.events.recv().await.is_some() {}
+        self.done.await.map_err(|_| AppError::Internal("the run task ended early".into()))
+    }
+}
+
+/// The agent an API key is limited to, if any.
+pub(crate) fn key_agent(p: &Principal) -> Option<&str> {
+    match &p.actor {
+        Actor::Key { agent_id, .. } => agent_id.as_deref(),
+        Actor::User { .. } => None,
+    }
+}
+
+/// Refuses (as not found) agents an agent-scoped key may not use.
+pub(crate) fn check_agent_access(p: &Principal, agent: AgentId) -> Result<(), AppError> {
+    match key_agent(p) {
+        Some(a) if a != agent.to_string() => Err(AppError::NotFound { what: "agent" }),
+        _ => Ok(()),
+    }
+}
+
+/// A conversation title from its first message: one line, at most 80 characters.
+pub fn title_from(message: &str) -> String {
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= 80 {
+        line
+    } else {
+        let cut: String = line.chars().take(79).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
+impl App {
+    pub(crate) fn engine(&self) -> &ChatEngine {
+        &self.inner.chat
+    }
+
+    /// The default model's name, if a model is configured.
+    pub fn model_name(&self) -> Option<String> {
+        self.engine().model.as_ref().map(|m| m.model().to_owned())
+    }
+
+    /// Loads an agent by id or slug for chatting: needs `chat`, refuses inactive agents.
+    pub async fn chat_agent(&self, p: &Principal, agent: &str) -> Result<store::Agent, AppError> {
+        p.require(Permission::Chat)?;
+        let scope = p.scope();
+        let found = match AgentId::parse(agent) {
+            Ok(id) => self.store().get_agent(&scope, id).await,
+            Err(_) => self.store().get_agent_by_slug(&scope, agent).await,
+        }
+        .map_err(AppError::from_store("agent"))?;
+        check_agent_access(p, found.id)?;
+        if !found.is_active {
+            return Err(AppError::conflict(
+                "agent_inactive",
+                format!("{} is paused; activate it before chatting", found.display_name),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// The active agents the caller may chat with (an agent key sees only its agent).
+    pub async fn chat_models(&self, p: &Principal) -> Result<Vec<store::Agent>, AppError> {
+        p.require(Permission::Chat)?;
+        let mut agents = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.store().list_agents(&p.scope(), Some(true), cursor, Some(200)).await?;
+            agents.extend(page.data.into_iter().filter(|a| check_agent_access(p, a.id).is_ok()));
+            match page.next_cursor.and_then(|c| AgentId::parse(&c).ok()) {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(agents)
+    }
+
+    /// Answers a message: starts the run and returns its live events and result.
+    pub async fn start_chat(&self, p: &Principal, input: ChatInput) -> Result<ChatRun, AppError> {
+        let message = input.message.trim().to_owned();
+        if message.is_empty() {
+            return Err(AppError::field("/message", "required", "is required"));
+        }
+        let limit = self.engine().settings.runtime.max_message_chars;
+        if message.chars().count() > limit {
+            return Err(AppError::field(
+                "/message",
+                "too_long",
+                format!("must be at most {limit} characters"),
+            ));
+        }
+        let agent = self.chat_agent(p, &input.agent).await?;
+        let scope = p.scope();
+        let now = now_ms();
+        let conversation = match input.conversation_id {
+            Some(id) => {
+                let c = self
+                    .store()
+                    .get_conversation(&scope, id)
+                    .await
+                    .map_err(AppError::from_store("conversation"))?;
+                if c.agent_id != agent.id {
+                    return Err(AppError::conflict(
+                        "conversation_agent_mismatch",
+                        "this conversation belongs to another agent",
+                    ));
+                }
+                if c.title.is_none() {
+                    self.store()
+                        .set_conversation_title(&scope, id, &title_from(&message), now)
+                        .await?;
+                }
+                c
+            }
+            None => {
+                let new = NewConversation {
+                    id: ConversationId::new(),
+                    agent_id: agent.id,
+                    end_user_id: input.end_user_id.clone(),
+                    channel: input.channel,
+                    title: Some(title_from(&message)),
+                };
+                self.store().create_conversation(&scope, &new, now).await?
+            }
+        };
+        let history = match input.history {
+            Some(h) => h,
+            None => {
+                let n = self.engine().settings.history_messages;
+                let stored = self.store().recent_messages(&scope, conversation.id, n).await?;
+                crate::conversations::to_llm_history(&stored)
+            }
+        };
+        let snapshot = self.snapshot(&agent);
+        let run_id = RunId::new();
+        let model = self.model_name().map(|m| agent.model_override.clone().unwrap_or(m));
+        let new_run = NewRun {
+            id: run_id,
+            agent_id: agent.id,
+            conversation_id: Some(conversation.id),
+            model,
+        };
+        self.store().start_run(&scope, &new_run, now).await?;
+        let handle = self.engine().runtime.run(RunInput {
+            run_id,
+            conversation_id: conversation.id,
+            agent: snapshot,
+            history,
+            user_message: message,
+            api_key: None,
+        });
+        Ok(self.follow(scope, agent, conversation.id, run_id, handle, 1))
+    }
+
+    /// Forwards a run's events and persists its outcome in a task of its own, so the run is
+    /// recorded even when the client goes away.
+    pub(crate) fn follow(
+        &self,
+        scope: TenantScope,
+        agent: store::Agent,
+        conversation_id: ConversationId,
+        run_id: RunId,
+        mut handle: runtime::RunHandle,
+        messages: i64,
+    ) -> ChatRun {
+        let (tx, events) = mpsc::channel(64);
+        let (done_tx, done) = oneshot::channel();
+        let app = self.clone();
+        let agent_id = agent.id;
+        tokio::spawn(async move {
+            let mut terminal = None;
+            while let Some(e) = handle.events.recv().await {
+                if matches!(e, RunEvent::RunCompleted { .. } | RunEvent::RunFailed { .. }) {
+                    terminal = Some(e);
+                } else {
+                    // A client that went away does not stop the run.
+                    let _ = tx.send(e).await;
+                }
+            }
+            let outcome = match handle.outcome.await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, %run_id, "the run task failed");
+                    let _ = app
+                        .store()
+                        .set_run_status(
+                            &scope,
+                            run_id,
+                            store::RunStatus::Failed,
+                            None,
+                            Some("internal: the run task failed"),
+                            now_ms(),
+                        )
+                        .await;
+                    let _ = tx
+                        .send(RunEvent::RunFailed {
+                            run_id,
+                            code: "internal".into(),
+                            message: "the run failed unexpectedly".into(),
+                        })
+                        .await;
+                    return;
+                }
+            };
+            let now = now_ms();
+            let pending_actions =
+                app.persist_outcome(&scope, agent_id, conversation_id, &outcome, now).await;
+            app.engine().usage.record(
+                scope.workspace_id(),
+                agent_id,
+                now,
+                messages,
+                &outcome.usage,
+            );
+            if let Some(t) = terminal {
+                let _ = tx.send(t).await;
+            }
+            let _ = done_tx.send(ChatResult { outcome, pending_actions });
+        });
+        ChatRun { conversation_id, run_id, agent, events, done }
+    }
+
+    /// The runtime's view of a stored agent.
+    pub fn snapshot(&self, a: &store::Agent) -> runtime::AgentSnapshot {
+        let mut s =
+            runtime::AgentSnapshot::new(a.id, a.workspace_id, &a.display_name, &a.system_prompt);
+        s.personality = serde_json::from_value(a.personality.0.clone()).unwrap_or_default();
+        s.behavior = serde_json::from_value(a.behavior.0.clone()).unwrap_or_default();
+        s.skills = self.skills(&a.enabled_capabilities.0);
+        s.knowledge_base_ids = a.knowledge_bases();
+        s.model = a.model_override.clone().filter(|m| !m.trim().is_empty());
+        s.routing = match &a.routing_rules.0 {
+            serde_json::Value::Array(rules) => runtime::RoutingRules {
+                rules: serde_json::from_value(serde_json::Value::Array(rules.clone()))
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
+            v @ serde_json::Value::Object(_) => {
+                serde_json::from_value(v.clone()).unwrap_or_default()
+            }
+            _ => runtime::RoutingRules::default(),
+        };
+        s.requires_confirmation = a
+            .config
+            .0
+            .get("requires_confirmation")
+            .and_then(|v| v.as_array())
+            .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        s
+    }
+
+    /// Skills of the enabled capabilities (built-in fallbacks only: no integrations yet).
+    fn skills(&self, enabled: &serde_json::Value) -> Vec<String> {
+        let ids: Vec<String> = match enabled {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| i.get("id").and_then(|v| v.as_str()).map(str::to_owned))
+                })
+                .collect(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .filter(|(_, v)| v.as_bool() != Some(false) && !v.is_null())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let Some(catalog) = &self.engine().catalog else { return Vec::new() };
+        let connected = BTreeSet::new();
+        let mut skills = Vec::new();
+        for id in ids {
+            match catalog.registry().resolve_skills(std::slice::from_ref(&id), &connected) {
+                Ok(found) => {
+                    for s in found {
+                        if !skills.contains(&s) {
+                            skills.push(s);
+                        }
+                    }
+                }
+                // Tool names and skill ids given directly are accepted by the runtime.
+                Err(_) => skills.push(id),
+            }
+        }
+        skills
+    }
+}
