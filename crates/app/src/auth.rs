@@ -48,6 +48,16 @@ impl Principal {
         TenantScope::assume(self.workspace_id)
     }
 
+    /// The internal service acting inside one workspace (read-only), after it proved the
+    /// service secret.
+    pub(crate) fn service(workspace_id: WorkspaceId) -> Self {
+        Principal {
+            actor: Actor::Key { key_id: ApiKeyId::from_uuid(uuid_nil()), agent_id: None },
+            workspace_id,
+            permissions: [Permission::Read].into_iter().collect(),
+        }
+    }
+
     pub fn user_id(&self) -> Option<UserId> {
         match &self.actor {
             Actor::User { user_id, .. } => Some(*user_id),
@@ -99,6 +109,10 @@ impl Principal {
             )),
         }
     }
+}
+
+fn uuid_nil() -> uuid::Uuid {
+    uuid::Uuid::nil()
 }
 
 /// The scope a background job acts in: the workspace that was authorized when the job was

@@ -485,6 +485,40 @@ impl App {
         })
     }
 
+    /// Search for external runtimes (`/api/internal/knowledge/{kb}/search`): the caller proved
+    /// the service secret; the knowledge base's own workspace scopes the search.
+    pub async fn service_search(
+        &self,
+        secret: &str,
+        kb: KnowledgeBaseId,
+        query: &str,
+        top_k: Option<usize>,
+        min_score: Option<f32>,
+        mode: Option<&str>,
+    ) -> Result<Vec<SearchHit>, AppError> {
+        let Some(expected) =
+            self.inner.config.service_secret.as_ref().map(secrecy::ExposeSecret::expose_secret)
+        else {
+            return Err(AppError::NotFound {
+                what: "internal API (no service secret is configured)",
+            });
+        };
+        if !vault::token::constant_time_eq(secret, expected) {
+            return Err(AppError::unauthorized(
+                "invalid_service_secret",
+                "the service secret is wrong",
+            ));
+        }
+        let row = self
+            .inner
+            .store
+            .find_knowledge_base_for_service(kb)
+            .await?
+            .ok_or(AppError::NotFound { what: "knowledge base" })?;
+        let principal = Principal::service(row.workspace_id);
+        self.search_knowledge(&principal, kb, query, top_k, min_score, mode).await
+    }
+
     /// The ingestion job: extract → deduplicate → chunk → index.
     pub async fn ingest_job(&self, payload: &str) -> Result<(), JobError> {
         let p: IngestPayload =

@@ -62,6 +62,8 @@ pub struct AppConfig {
     pub login_failures_per_account: u32,
     pub login_failures_per_ip: u32,
     pub login_window: Duration,
+    /// The secret external runtimes present on `/api/internal/*` (unset: the internal API is off).
+    pub service_secret: Option<secrecy::SecretString>,
 }
 
 impl Default for AppConfig {
@@ -77,6 +79,7 @@ impl Default for AppConfig {
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             login_window: Duration::from_secs(15 * 60),
+            service_secret: None,
         }
     }
 }

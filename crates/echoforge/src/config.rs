@@ -22,6 +22,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub knowledge: KnowledgeSettings,
+    pub internal: InternalSettings,
     /// The server-wide model provider (none configured: agents answer from knowledge).
     pub llm: LlmSettings,
     pub runs: RunsSettings,
@@ -39,6 +40,15 @@ pub struct LlmSettings {
     pub api_key: Option<SecretString>,
     /// The default model name.
     pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalSettings {
+    /// The secret external agent runtimes send (`X-Service-Secret`) to `/api/internal/*`;
+    /// unset turns the internal API off.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub service_secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +160,7 @@ impl Default for Settings {
                 embedding_api_key: None,
                 ingest_concurrency: 2,
             },
+            internal: InternalSettings::default(),
             llm: LlmSettings::default(),
             runs: RunsSettings { retention_days: 30 },
         }

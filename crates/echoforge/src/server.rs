@@ -67,6 +67,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
         login_failures_per_account: settings.auth.login_failures_per_account,
         login_failures_per_ip: settings.auth.login_failures_per_ip,
         login_window: Duration::from_secs(settings.auth.login_window_secs),
+        service_secret: settings
+            .internal
+            .service_secret
+            .clone()
+            .filter(|s| !s.expose_secret().is_empty()),
         ..AppConfig::default()
     };
     let model = settings.chat_model()?;

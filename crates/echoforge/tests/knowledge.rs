@@ -287,3 +287,74 @@ async fn an_agent_without_a_model_answers_from_its_documents_with_citations() {
     assert_eq!(citations[0]["document_id"], doc_id.as_str());
     assert_eq!(citations[0]["document_title"], "Employee handbook");
 }
+
+#[tokio::test]
+async fn external_runtimes_search_with_the_service_secret_only() {
+    let app = testkit::spawn_app_with(testkit::Options {
+        service_secret: Some("s3rvice-secret".into()),
+        ..Default::default()
+    })
+    .await;
+    let s = app.signed_up("internal@example.com").await;
+    let kb = body(
+        app.post("/api/v1/knowledge-bases", Some(&s.access_token), json!({"name": "Ops"})).await,
+    )
+    .await;
+    let kb_id = kb["id"].as_str().unwrap().to_owned();
+    let up = body(
+        upload(&app, &s, &kb_id, &[("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec())])
+            .await,
+    )
+    .await;
+    wait_for_status(&app, &s, &kb_id, up["data"][0]["id"].as_str().unwrap(), &["indexed"]).await;
+    let url = app.url(&format!("/api/internal/knowledge/{kb_id}/search"));
+    let query = json!({"query": "travel expenses reimbursed", "top_k": 2, "mode": "lexical"});
+    let ok = app
+        .client
+        .post(&url)
+        .header("x-service-secret", "s3rvice-secret")
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let found = body(ok).await;
+    assert!(found["results"][0]["content"].as_str().unwrap().contains("fourteen days"), "{found}");
+    let wrong = app
+        .client
+        .post(&url)
+        .header("x-service-secret", "guess")
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let none = app.client.post(&url).json(&query).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let user =
+        app.client.post(&url).bearer_auth(&s.access_token).json(&query).send().await.unwrap();
+    assert_eq!(user.status(), 401, "a user token is not the service secret");
+    let missing = app
+        .client
+        .post(app.url("/api/internal/knowledge/kb_00000000000000000000000000000000/search"))
+        .header("x-service-secret", "s3rvice-secret")
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn the_internal_api_is_off_without_a_service_secret() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/internal/knowledge/kb_00000000000000000000000000000000/search"))
+        .header("x-service-secret", "")
+        .json(&json!({"query": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}

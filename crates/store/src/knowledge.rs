@@ -146,6 +146,18 @@ impl Store {
         .map_err(Into::into)
     }
 
+    /// Finds a knowledge base by id alone, for the internal API whose callers authenticate with
+    /// the service secret and name the base (the app derives the tenant scope from the row).
+    pub async fn find_knowledge_base_for_service(
+        &self,
+        id: KnowledgeBaseId,
+    ) -> Result<Option<KnowledgeBase>> {
+        on_db!(read self, pool => sqlx::query_as(concat!("SELECT ", kb_columns!(), " FROM knowledge_bases WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(pool).await)
+        .map_err(Into::into)
+    }
+
     pub async fn get_knowledge_base(
         &self,
         scope: &TenantScope,

@@ -27,6 +27,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Failed logins allowed per IP (default 20).
     pub login_failures_per_ip: Option<u32>,
+    /// The internal API's service secret (unset: the internal API is off).
+    pub service_secret: Option<String>,
     /// Largest upload in bytes (default 50 MiB).
     pub max_upload_bytes: Option<usize>,
     /// An OpenAI-compatible base URL (e.g. `fakellm::FakeLlm::base_url`) for the chat model;
@@ -47,6 +49,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.data_dir = data_dir.clone();
     settings.smtp.url = opts.smtp_url.map(Into::into);
     settings.database.url = opts.database_url.map(Into::into);
+    settings.internal.service_secret = opts.service_secret.map(Into::into);
     if let Some(n) = opts.max_upload_bytes {
         settings.knowledge.max_upload_bytes = n;
     }

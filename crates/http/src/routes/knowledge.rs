@@ -27,6 +27,7 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(get_document, delete_document))
         .routes(routes!(reindex_document))
         .routes(routes!(search))
+        .routes(routes!(internal_search))
         .merge(uploads)
 }
 
@@ -274,6 +275,30 @@ async fn search(
         .app
         .search_knowledge(&p, kb_id(&kb)?, &r.query, r.top_k, r.min_score, r.mode.as_deref())
         .await?;
+    Ok(Json(results_json(hits)))
+}
+
+/// Search for external agent runtimes (service-secret auth)
+///
+/// Send the secret configured as `internal.service_secret` in `X-Service-Secret`. The knowledge
+/// base's own workspace scopes the search.
+#[utoipa::path(post, path = "/api/internal/knowledge/{kb_id}/search", tag = "knowledge", params(("kb_id" = String, Path)), request_body = SearchBody,
+    responses((status = 200, body = Object), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+async fn internal_search(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(kb): Path<String>,
+    JsonBody(r): JsonBody<SearchBody>,
+) -> Result<Json<Value>, ApiError> {
+    let secret = headers.get("x-service-secret").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let hits = s
+        .app
+        .service_search(secret, kb_id(&kb)?, &r.query, r.top_k, r.min_score, r.mode.as_deref())
+        .await?;
+    Ok(Json(results_json(hits)))
+}
+
+fn results_json(hits: Vec<knowledge::SearchHit>) -> Value {
     let results: Vec<Value> = hits
         .into_iter()
         .map(|h| {
@@ -284,5 +309,5 @@ async fn search(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "results": results })))
+    serde_json::json!({ "results": results })
 }
