@@ -30,6 +30,17 @@ pub struct KnowledgeServices {
     pub index: KnowledgeIndex,
     pub files_dir: PathBuf,
     pub limits: extract::Limits,
+    /// The SSRF-guarded client every URL import goes through.
+    pub fetcher: fetch::GuardedClient,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CrawlPayload {
+    workspace_id: domain::WorkspaceId,
+    kb_id: KnowledgeBaseId,
+    urls: Vec<String>,
+    /// Link hops followed from each URL (0 = only the URL itself).
+    hops: u8,
 }
 
 pub(crate) type KnowledgeSlot = OnceLock<Arc<KnowledgeServices>>;
@@ -485,6 +496,157 @@ impl App {
         })
     }
 
+    /// Queues a crawl of `urls` (same site, `crawl_depth` 1–3 levels: 1 is the pages
+    /// themselves). Each fetched page becomes a document that is then ingested; pages that
+    /// cannot be fetched (blocked address, robots.txt, 404…) are recorded `failed` with the
+    /// reason. Literal private addresses are refused at once.
+    pub async fn import_urls(
+        &self,
+        p: &Principal,
+        kb: KnowledgeBaseId,
+        urls: &[String],
+        crawl_depth: Option<u8>,
+    ) -> Result<usize, AppError> {
+        p.require(Permission::Upload)?;
+        let scope = p.scope();
+        self.inner
+            .store
+            .get_knowledge_base(&scope, kb)
+            .await
+            .map_err(AppError::from_store("knowledge base"))?;
+        let k = self.knowledge()?;
+        let mut errors = Vec::new();
+        if urls.is_empty() || urls.len() > 20 {
+            errors.push(FieldError::new("/urls", "invalid", "give between 1 and 20 URLs"));
+        }
+        for (i, url) in urls.iter().enumerate() {
+            if let Err(e) = k.fetcher.check_url(url) {
+                errors.push(FieldError::new(&format!("/urls/{i}"), e.code(), e.to_string()));
+            }
+        }
+        let depth = crawl_depth.unwrap_or(1);
+        if !(1..=3).contains(&depth) {
+            errors.push(FieldError::new("/crawl_depth", "out_of_range", "must be 1, 2 or 3"));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        let payload = serde_json::to_value(CrawlPayload {
+            workspace_id: p.workspace_id,
+            kb_id: kb,
+            urls: urls.to_vec(),
+            hops: depth - 1,
+        })
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        let now = now_ms();
+        self.inner
+            .store
+            .enqueue_job(
+                &NewJob {
+                    queue: INGEST_QUEUE.into(),
+                    kind: "kb.crawl".into(),
+                    payload,
+                    workspace_id: Some(p.workspace_id.to_string()),
+                    max_attempts: 2,
+                    run_at: now,
+                },
+                now,
+            )
+            .await?;
+        Ok(urls.len())
+    }
+
+    /// Runs one knowledge job (`document.ingest` or `kb.crawl`).
+    pub async fn knowledge_job(&self, kind: &str, payload: &str) -> Result<(), JobError> {
+        match kind {
+            "kb.crawl" => self.crawl_job(payload).await,
+            _ => self.ingest_job(payload).await,
+        }
+    }
+
+    async fn crawl_job(&self, payload: &str) -> Result<(), JobError> {
+        let p: CrawlPayload =
+            serde_json::from_str(payload).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let scope = crate::auth::job_scope(p.workspace_id);
+        let store = &self.inner.store;
+        let k = self.knowledge().map_err(|e| JobError::Retry(e.to_string()))?;
+        let limits =
+            fetch::CrawlLimits { max_depth: p.hops, max_pages: 50, max_bytes: 50 * 1024 * 1024 };
+        let starts: Vec<&str> = p.urls.iter().map(String::as_str).collect();
+        let report = match fetch::crawl(&k.fetcher, &starts, &limits).await {
+            Ok(r) => r,
+            Err(e) => fetch::CrawlReport {
+                failed: vec![(url_or_blank(&p.urls), e)],
+                ..Default::default()
+            },
+        };
+        for page in report.pages {
+            let source = page.final_url.to_string();
+            if let Ok(Some(existing)) =
+                store.find_document_by_source_url(&scope, p.kb_id, &source).await
+            {
+                // Re-sync: unchanged pages are left alone; changed ones are re-ingested.
+                if existing.etag.as_deref() == Some(page.content_hash.as_str()) {
+                    continue;
+                }
+                let _ = store.delete_document(&scope, existing.id).await;
+                let _ = k.index.delete_document(p.workspace_id, p.kb_id, existing.id).await;
+            }
+            let id = DocumentId::new();
+            let key = format!("{}/{}", p.workspace_id, id);
+            let path = k.files_dir.join(&key);
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| JobError::Retry(e.to_string()))?;
+            }
+            tokio::fs::write(&path, &page.bytes)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            let filename = page_filename(&page.final_url, page.content_type.as_deref());
+            let doc = NewDocument {
+                id,
+                kb_id: p.kb_id,
+                title: page
+                    .title
+                    .clone()
+                    .filter(|t| !t.trim().is_empty())
+                    .unwrap_or_else(|| source.clone()),
+                filename: Some(filename),
+                content_type: page.content_type.clone(),
+                size_bytes: page.bytes.len() as i64,
+                source_url: Some(source),
+                storage_key: Some(key),
+                // The body hash stands in for an ETag so a re-sync can tell what changed.
+                etag: Some(page.content_hash.clone()),
+                last_modified: page.last_modified.clone(),
+            };
+            store
+                .create_document(&scope, &doc, now_ms())
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            self.enqueue_ingest(&scope, id).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        }
+        for (url, err) in report.failed {
+            let doc = NewDocument {
+                id: DocumentId::new(),
+                kb_id: p.kb_id,
+                title: url.to_string(),
+                source_url: Some(url.to_string()),
+                ..Default::default()
+            };
+            if let Ok(d) = store.create_document(&scope, &doc, now_ms()).await {
+                let _ = store
+                    .mark_document_failed(
+                        &scope,
+                        d.id,
+                        &format!("could not fetch {url}: {err}"),
+                        now_ms(),
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
     /// Search for external runtimes (`/api/internal/knowledge/{kb}/search`): the caller proved
     /// the service secret; the knowledge base's own workspace scopes the search.
     pub async fn service_search(
@@ -636,5 +798,27 @@ impl App {
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
         Ok(())
+    }
+}
+
+fn url_or_blank(urls: &[String]) -> url::Url {
+    urls.first()
+        .and_then(|u| url::Url::parse(u).ok())
+        .unwrap_or_else(|| url::Url::parse("about:blank").expect("a valid URL"))
+}
+
+/// A file name for a fetched page, so type detection sees its kind (`page.html`, `report.pdf`).
+fn page_filename(url: &url::Url, content_type: Option<&str>) -> String {
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .filter(|s| s.contains('.'))
+        .map(str::to_owned);
+    match (last, content_type) {
+        (Some(name), _) => name,
+        (None, Some(ct)) if ct.contains("pdf") => "page.pdf".into(),
+        (None, Some(ct)) if ct.contains("json") => "page.json".into(),
+        (None, Some(ct)) if ct.starts_with("text/plain") => "page.txt".into(),
+        _ => "page.html".into(),
     }
 }

@@ -65,6 +65,9 @@ pub struct KnowledgeSettings {
     pub embedding_api_key: Option<SecretString>,
     /// Documents ingested at once.
     pub ingest_concurrency: usize,
+    /// Let URL imports reach loopback and private networks (intranets, tests). Metadata
+    /// addresses stay blocked.
+    pub allow_private_urls: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +162,7 @@ impl Default for Settings {
                 embedding_model: "text-embedding-3-small".into(),
                 embedding_api_key: None,
                 ingest_concurrency: 2,
+                allow_private_urls: false,
             },
             internal: InternalSettings::default(),
             llm: LlmSettings::default(),

@@ -106,6 +106,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
     app.set_knowledge(app::knowledge::KnowledgeServices {
         index,
         files_dir: settings.data_dir.join("files"),
+        fetcher: fetch::GuardedClient::new(fetch::FetchConfig {
+            policy: fetch::AddressPolicy {
+                allow_private: settings.knowledge.allow_private_urls,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .context("could not build the web fetcher")?,
         limits: extract::Limits {
             max_input_bytes: settings.knowledge.max_upload_bytes as u64,
             ..Default::default()
@@ -207,7 +215,7 @@ fn spawn_workers(
     let ingest_app = app.clone();
     let ingest: Handler = Arc::new(move |job| {
         let app = ingest_app.clone();
-        Box::pin(async move { app.ingest_job(&job.payload).await })
+        Box::pin(async move { app.knowledge_job(&job.kind, &job.payload).await })
     });
     handles.extend(worker::spawn(
         app.store().clone(),

@@ -358,3 +358,123 @@ async fn the_internal_api_is_off_without_a_service_secret() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+/// A small local site: a start page linking to a second page and off-site, and a robots.txt
+/// that forbids one path.
+async fn local_site() -> String {
+    use axum::response::Html;
+    let app = axum::Router::new()
+        .route("/robots.txt", axum::routing::get(|| async { "User-agent: *\nDisallow: /private\n" }))
+        .route("/", axum::routing::get(|| async {
+            Html("<html><head><title>Acme Help</title></head><body><nav>Home | Pricing</nav><main><h1>Acme Help</h1><p>Our support desk answers within two business days of a request being filed.</p><a href=\"/returns\">Returns</a> <a href=\"/private\">Private</a> <a href=\"https://elsewhere.example/\">Elsewhere</a></main></body></html>")
+        }))
+        .route("/returns", axum::routing::get(|| async {
+            Html("<html><head><title>Returns policy</title></head><body><main><h1>Returns policy</h1><p>Unused items can be returned within thirty days for a full refund to the original card.</p></main></body></html>")
+        }))
+        .route("/private", axum::routing::get(|| async { Html("<html><body><p>secret internal notes</p></body></html>") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn imported_urls_are_crawled_on_site_within_robots_and_become_searchable_pages() {
+    let site = local_site().await;
+    let app = testkit::spawn_app_with(testkit::Options {
+        allow_private_urls: true,
+        ..Default::default()
+    })
+    .await;
+    let s = app.signed_up("crawl@example.com").await;
+    let kb = body(
+        app.post("/api/v1/knowledge-bases", Some(&s.access_token), json!({"name": "Site"})).await,
+    )
+    .await;
+    let kb_id = kb["id"].as_str().unwrap().to_owned();
+    let resp = app
+        .post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/documents"),
+            Some(&s.access_token),
+            json!({"urls": [format!("{site}/")], "crawl_depth": 2}),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    let mut docs = Vec::new();
+    for _ in 0..200 {
+        docs = body(
+            app.get(&format!("/api/v1/knowledge-bases/{kb_id}/documents"), Some(&s.access_token))
+                .await,
+        )
+        .await["data"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if docs.len() >= 3
+            && docs.iter().all(|d| d["status"] == "indexed" || d["status"] == "failed")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let urls: Vec<&str> = docs.iter().map(|d| d["source_url"].as_str().unwrap_or("")).collect();
+    assert!(
+        urls.contains(&format!("{site}/").as_str())
+            && urls.contains(&format!("{site}/returns").as_str()),
+        "{docs:?}"
+    );
+    assert!(!urls.iter().any(|u| u.contains("elsewhere")), "off-site links are not followed");
+    for d in &docs {
+        let url = d["source_url"].as_str().unwrap_or("");
+        if url.ends_with("/private") {
+            // robots.txt forbids it: recorded as failed with the reason, never fetched.
+            assert_eq!(d["status"], "failed", "{d}");
+            assert!(d["error"].as_str().unwrap().contains("robots"), "{d}");
+        } else {
+            assert_eq!(d["status"], "indexed", "{d}");
+        }
+    }
+    let secret = body(
+        app.post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/search"),
+            Some(&s.access_token),
+            json!({"query": "secret internal notes", "mode": "lexical"}),
+        )
+        .await,
+    )
+    .await;
+    assert!(!secret.to_string().contains("secret internal"), "{secret}");
+    let found = body(
+        app.post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/search"),
+            Some(&s.access_token),
+            json!({"query": "return unused items refund", "mode": "lexical"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(found["results"][0]["metadata"]["source_url"], format!("{site}/returns"));
+    assert!(!found.to_string().contains("Pricing"), "navigation is not part of the page text");
+}
+
+#[tokio::test]
+async fn url_imports_refuse_private_addresses_and_bad_depths() {
+    let app = spawn_app().await;
+    let s = app.signed_up("ssrf@example.com").await;
+    let kb = body(
+        app.post("/api/v1/knowledge-bases", Some(&s.access_token), json!({"name": "Site"})).await,
+    )
+    .await;
+    let kb_id = kb["id"].as_str().unwrap().to_owned();
+    let resp = app.post(&format!("/api/v1/knowledge-bases/{kb_id}/documents"), Some(&s.access_token), json!({"urls": ["http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data", "ftp://example.com/x"], "crawl_depth": 4})).await;
+    assert_eq!(resp.status(), 422);
+    let p = body(resp).await;
+    let paths: Vec<&str> =
+        p["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/urls/0", "/urls/1", "/urls/2", "/crawl_depth"], "{p}");
+    let listed = body(
+        app.get(&format!("/api/v1/knowledge-bases/{kb_id}/documents"), Some(&s.access_token)).await,
+    )
+    .await;
+    assert!(listed["data"].as_array().unwrap().is_empty());
+}

@@ -29,6 +29,8 @@ pub struct Options {
     pub login_failures_per_ip: Option<u32>,
     /// The internal API's service secret (unset: the internal API is off).
     pub service_secret: Option<String>,
+    /// Let URL imports reach 127.0.0.1 (local test sites).
+    pub allow_private_urls: bool,
     /// Largest upload in bytes (default 50 MiB).
     pub max_upload_bytes: Option<usize>,
     /// An OpenAI-compatible base URL (e.g. `fakellm::FakeLlm::base_url`) for the chat model;
@@ -49,6 +51,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.data_dir = data_dir.clone();
     settings.smtp.url = opts.smtp_url.map(Into::into);
     settings.database.url = opts.database_url.map(Into::into);
+    settings.knowledge.allow_private_urls = opts.allow_private_urls;
     settings.internal.service_secret = opts.service_secret.map(Into::into);
     if let Some(n) = opts.max_upload_bytes {
         settings.knowledge.max_upload_bytes = n;

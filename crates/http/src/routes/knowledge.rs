@@ -138,7 +138,20 @@ async fn delete_kb(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Upload documents (multipart, one or more `file` parts)
+/// URLs to import: each page (and, with `crawl_depth` 2–3, pages it links to on the same
+/// site) becomes a document.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlImport {
+    urls: Vec<String>,
+    /// 1 (default): the pages themselves; 2–3: follow same-site links that many levels.
+    crawl_depth: Option<u8>,
+}
+
+/// Upload documents (multipart, one or more `file` parts), or import URLs (JSON `{urls, crawl_depth}`)
+///
+/// URL imports are crawled in the background through the SSRF guard, honouring robots.txt and
+/// staying on the same site; each page becomes a document with its source URL.
 ///
 /// Each file is stored and queued for ingestion: it starts `pending`, becomes `processing`,
 /// then `indexed` or `failed` with a reason. Files of unsupported types are recorded `failed`
@@ -150,6 +163,52 @@ async fn upload_documents(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(kb): Path<String>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match accept_documents(s, p, kb, req).await {
+        Ok(ok) => ok.into_response(),
+        Err(resp) => resp,
+    }
+}
+
+async fn accept_documents(
+    s: AppState,
+    p: app::Principal,
+    kb: String,
+    req: axum::extract::Request,
+) -> Result<(StatusCode, Json<Value>), axum::response::Response> {
+    use axum::response::IntoResponse;
+    let is_json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        let JsonBody(r) =
+            <JsonBody<UrlImport> as axum::extract::FromRequest<AppState>>::from_request(req, &s)
+                .await?;
+        let kb = kb_id(&kb).map_err(IntoResponse::into_response)?;
+        let queued = s
+            .app
+            .import_urls(&p, kb, &r.urls, r.crawl_depth)
+            .await
+            .map_err(|e| ApiError(e).into_response())?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "queued_urls": queued, "status": "crawling" })),
+        ));
+    }
+    let form = <Multipart as axum::extract::FromRequest<AppState>>::from_request(req, &s)
+        .await
+        .map_err(|e| ApiError::bad_request("malformed_multipart", e.body_text()).into_response())?;
+    upload_files(s, p, kb, form).await.map_err(IntoResponse::into_response)
+}
+
+async fn upload_files(
+    s: AppState,
+    p: app::Principal,
+    kb: String,
     mut form: Multipart,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let kb = kb_id(&kb)?;
