@@ -65,6 +65,9 @@ pub struct KnowledgeSettings {
     pub embedding_api_key: Option<SecretString>,
     /// Documents ingested at once.
     pub ingest_concurrency: usize,
+    /// Seconds an ingestion job is leased for (renewed while it runs); after a crash, its work
+    /// is taken over this long after the last renewal.
+    pub ingest_lease_secs: u64,
     /// Let URL imports reach loopback and private networks (intranets, tests). Metadata
     /// addresses stay blocked.
     pub allow_private_urls: bool,
@@ -163,6 +166,7 @@ impl Default for Settings {
                 embedding_api_key: None,
                 ingest_concurrency: 2,
                 allow_private_urls: false,
+                ingest_lease_secs: 120,
             },
             internal: InternalSettings::default(),
             llm: LlmSettings::default(),

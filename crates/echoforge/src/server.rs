@@ -223,7 +223,7 @@ fn spawn_workers(
         WorkerSpec {
             queue: app::knowledge::INGEST_QUEUE,
             concurrency: settings.knowledge.ingest_concurrency.max(1),
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(settings.knowledge.ingest_lease_secs.max(3)),
             idle_poll: Duration::from_millis(200),
         },
         ingest,

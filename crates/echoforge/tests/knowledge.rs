@@ -478,3 +478,167 @@ async fn url_imports_refuse_private_addresses_and_bad_depths() {
     .await;
     assert!(listed["data"].as_array().unwrap().is_empty());
 }
+
+/// Starts the real `echoforge` binary on `data_dir`; returns the process and its base URL.
+fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_echoforge"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .env("ECHOFORGE__LOG__LEVEL", "warn")
+        .env("ECHOFORGE__KNOWLEDGE__INGEST_LEASE_SECS", "3")
+        .env("ECHOFORGE__LLM__PROVIDER", "none")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the echoforge binary starts");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+#[tokio::test]
+async fn killing_the_server_mid_ingestion_loses_and_duplicates_nothing() {
+    let data =
+        std::env::temp_dir().join(format!("echoforge-kill-{}", uuid::Uuid::now_v7().simple()));
+    let client = reqwest::Client::new();
+    let (mut server, base) = start_binary(&data);
+    wait_ready(&client, &base).await;
+    let post = |path: String, token: Option<String>, body: Value| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let mut req = client.post(format!("{base}{path}")).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    assert_eq!(post("/api/v1/auth/register".into(), None, json!({"email": "k@example.com", "password": "Correct1horse", "name": "K", "company_name": "K"})).await.status(), 201);
+    let mut token = None;
+    for _ in 0..200 {
+        if let Some(entry) = std::fs::read_dir(data.join("outbox"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        {
+            token = Some(testkit::token_in(
+                &std::fs::read_to_string(entry.path()).unwrap(),
+                "Verification token: ",
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        post(
+            "/api/v1/auth/verify-email".into(),
+            None,
+            json!({"token": token.expect("a verification mail")})
+        )
+        .await
+        .status(),
+        200
+    );
+    let login = |base: String| {
+        let client = client.clone();
+        async move {
+            let r: Value = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"email": "k@example.com", "password": "Correct1horse"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let access = login(base.clone()).await;
+    let kb: Value =
+        post("/api/v1/knowledge-bases".into(), Some(access.clone()), json!({"name": "Crashy"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    let kb_id = kb["id"].as_str().unwrap().to_owned();
+    let mut form = reqwest::multipart::Form::new();
+    for i in 0..12 {
+        let text = format!(
+            "# Report {i}\n\nThe unique marker for this report is zebra{i}quokka. {}\n",
+            "Filler sentence about operations. ".repeat(200)
+        );
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(text.into_bytes())
+                .file_name(format!("report-{i}.md"))
+                .mime_str("text/markdown")
+                .unwrap(),
+        );
+    }
+    let resp = client
+        .post(format!("{base}/api/v1/knowledge-bases/{kb_id}/documents"))
+        .bearer_auth(&access)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "every file is accepted before the crash");
+    server.kill().expect("kill -9");
+    let _ = server.wait();
+
+    let (mut server, base) = start_binary(&data);
+    wait_ready(&client, &base).await;
+    let access = login(base.clone()).await;
+    let mut docs = Vec::new();
+    for _ in 0..400 {
+        let page: Value = client
+            .get(format!("{base}/api/v1/knowledge-bases/{kb_id}/documents?limit=100"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        docs = page["data"].as_array().unwrap().clone();
+        if docs.iter().all(|d| d["status"] == "indexed" || d["status"] == "failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(docs.len(), 12, "every accepted document is still there");
+    assert!(docs.iter().all(|d| d["status"] == "indexed"), "{docs:?}");
+    for i in 0..12 {
+        let found: Value = client
+            .post(format!("{base}/api/v1/knowledge-bases/{kb_id}/search"))
+            .bearer_auth(&access)
+            .json(&json!({"query": format!("zebra{i}quokka"), "mode": "lexical", "top_k": 20}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hits: Vec<&Value> = found["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["content"].as_str().unwrap().contains(&format!("zebra{i}quokka")))
+            .collect();
+        assert_eq!(hits.len(), 1, "report {i} is indexed exactly once: {found}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
