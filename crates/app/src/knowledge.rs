@@ -43,6 +43,24 @@ struct CrawlPayload {
     hops: u8,
 }
 
+impl KnowledgeServices {
+    /// Writes a document's original file to the file store; returns its storage key.
+    async fn save_file(
+        &self,
+        workspace: domain::WorkspaceId,
+        id: DocumentId,
+        bytes: &[u8],
+    ) -> std::io::Result<String> {
+        let key = format!("{workspace}/{id}");
+        let path = self.files_dir.join(&key);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::write(&path, bytes).await?;
+        Ok(key)
+    }
+}
+
 pub(crate) type KnowledgeSlot = OnceLock<Arc<KnowledgeServices>>;
 
 /// Input for creating or changing a knowledge base.
@@ -275,14 +293,8 @@ impl App {
         let mut out = Vec::with_capacity(files.len());
         for file in files {
             let id = DocumentId::new();
-            let key = format!("{}/{}", p.workspace_id, id);
-            let path = k.files_dir.join(&key);
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-            }
-            tokio::fs::write(&path, &file.bytes)
+            let key = k
+                .save_file(p.workspace_id, id, &file.bytes)
                 .await
                 .map_err(|e| AppError::Internal(format!("could not store the upload: {e}")))?;
             let title = file
@@ -593,12 +605,8 @@ impl App {
                 let _ = k.index.delete_document(p.workspace_id, p.kb_id, existing.id).await;
             }
             let id = DocumentId::new();
-            let key = format!("{}/{}", p.workspace_id, id);
-            let path = k.files_dir.join(&key);
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| JobError::Retry(e.to_string()))?;
-            }
-            tokio::fs::write(&path, &page.bytes)
+            let key = k
+                .save_file(p.workspace_id, id, &page.bytes)
                 .await
                 .map_err(|e| JobError::Retry(e.to_string()))?;
             let filename = page_filename(&page.final_url, page.content_type.as_deref());
