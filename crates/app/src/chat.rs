@@ -47,7 +47,7 @@ impl Default for ChatSettings {
 pub(crate) struct ChatEngine {
     pub(crate) runtime: Runtime,
     pub(crate) model: Option<Arc<dyn ChatModel>>,
-    catalog: Option<Arc<Catalog>>,
+    catalog: Arc<Catalog>,
     pub(crate) usage: UsageBuffer,
     pub(crate) settings: ChatSettings,
     pub(crate) last_retention: Mutex<Option<Instant>>,
@@ -57,6 +57,7 @@ impl ChatEngine {
     pub(crate) fn new(
         store: Store,
         knowledge: Arc<crate::knowledge::KnowledgeSlot>,
+        catalog: Arc<Catalog>,
         model: Option<Arc<dyn ChatModel>>,
         settings: ChatSettings,
     ) -> Self {
@@ -66,13 +67,6 @@ impl ChatEngine {
             handoffs: Arc::new(StoreHandoffs { store }),
         };
         let runtime = Runtime::new(model.clone(), ports, settings.runtime.clone());
-        let catalog = match Catalog::builtin() {
-            Ok(c) => Some(Arc::new(c)),
-            Err(e) => {
-                tracing::error!(error = %e, "the built-in catalog does not load; agents get no skills");
-                None
-            }
-        };
         Self {
             runtime,
             model,
@@ -470,7 +464,7 @@ impl App {
                 .collect(),
             _ => Vec::new(),
         };
-        let Some(catalog) = &self.engine().catalog else { return Vec::new() };
+        let catalog = &self.engine().catalog;
         let connected = BTreeSet::new();
         let mut skills = Vec::new();
         for id in ids {

@@ -59,6 +59,23 @@ impl KnowledgeServices {
         tokio::fs::write(&path, bytes).await?;
         Ok(key)
     }
+
+    /// Removes a deleted document's chunks from the index (at once) and its file from the store.
+    async fn discard(
+        &self,
+        workspace: domain::WorkspaceId,
+        kb: KnowledgeBaseId,
+        doc: &Document,
+    ) -> Result<(), AppError> {
+        self.index
+            .delete_document(workspace, kb, doc.id)
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        if let Some(key) = &doc.storage_key {
+            let _ = tokio::fs::remove_file(self.files_dir.join(key)).await;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) type KnowledgeSlot = OnceLock<Arc<KnowledgeServices>>;
@@ -430,15 +447,7 @@ impl App {
             .delete_document(&p.scope(), id)
             .await
             .map_err(AppError::from_store("document"))?;
-        let k = self.knowledge()?;
-        k.index
-            .delete_document(p.workspace_id, kb, id)
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        if let Some(key) = doc.storage_key {
-            let _ = tokio::fs::remove_file(k.files_dir.join(key)).await;
-        }
-        Ok(())
+        self.knowledge()?.discard(p.workspace_id, kb, &doc).await
     }
 
     /// Queues a document for ingestion again.
@@ -601,8 +610,11 @@ impl App {
                 if existing.etag.as_deref() == Some(page.content_hash.as_str()) {
                     continue;
                 }
-                let _ = store.delete_document(&scope, existing.id).await;
-                let _ = k.index.delete_document(p.workspace_id, p.kb_id, existing.id).await;
+                if let Ok(gone) = store.delete_document(&scope, existing.id).await {
+                    k.discard(p.workspace_id, p.kb_id, &gone)
+                        .await
+                        .map_err(|e| JobError::Retry(e.to_string()))?;
+                }
             }
             let id = DocumentId::new();
             let key = k

@@ -118,6 +118,9 @@ impl App {
         let ip_failures = FailureLimiter::new(config.login_failures_per_ip, config.login_window);
         let store_for_chat = store.clone();
         let knowledge_slot: Arc<knowledge::KnowledgeSlot> = Arc::default();
+        // Loaded once (it compiles every capability schema) and shared with the chat engine.
+        let catalog =
+            Arc::new(catalog::Catalog::builtin().expect("the built-in catalog data is valid"));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -129,13 +132,12 @@ impl App {
                 account_failures,
                 ip_failures,
                 knowledge: knowledge_slot.clone(),
-                catalog: Arc::new(
-                    catalog::Catalog::builtin().expect("the built-in catalog data is valid"),
-                ),
+                catalog: catalog.clone(),
                 key_rates: key_rate::KeyRateLimiter::new(),
                 chat: chat::ChatEngine::new(
                     store_for_chat,
                     knowledge_slot,
+                    catalog,
                     None,
                     chat::ChatSettings::default(),
                 ),
@@ -153,7 +155,13 @@ impl App {
         let store = self.inner.store.clone();
         let inner = Arc::get_mut(&mut self.inner)
             .expect("App::with_runtime is called before the app is shared");
-        inner.chat = chat::ChatEngine::new(store, inner.knowledge.clone(), model, settings);
+        inner.chat = chat::ChatEngine::new(
+            store,
+            inner.knowledge.clone(),
+            inner.catalog.clone(),
+            model,
+            settings,
+        );
         self
     }
 
