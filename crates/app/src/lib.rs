@@ -20,6 +20,7 @@ pub mod mail;
 mod onboarding;
 mod runs;
 mod usage;
+pub mod web_session;
 pub mod worker;
 mod workspace;
 
@@ -38,6 +39,7 @@ pub use keys::{CreateKeyInput, CreatedKey};
 pub use onboarding::{CompletedOnboarding, OnboardingView};
 pub use runs::to_steps;
 pub use usage::utc_day;
+pub use web_session::WebSession;
 pub use workspace::{InviteAcceptInput, ProfileInput};
 
 use auth::AuthCaches;

@@ -132,22 +132,78 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         })
 }
 
-/// An authenticated caller inside a workspace (user token or API key).
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The web session cookie, when the request has no `Authorization` header.
+fn session_cookie(parts: &Parts) -> Option<&str> {
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    cookie(parts, app::web_session::SESSION_COOKIE).filter(|t| !t.starts_with("ef_"))
+}
+
+/// Cookie-authenticated requests that change something must prove they come from our pages.
+fn check_csrf(parts: &Parts, state: &AppState, session: SessionId) -> Result<(), ApiError> {
+    if parts.method.is_safe() {
+        return Ok(());
+    }
+    let presented = parts
+        .headers
+        .get(app::web_session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if state.app.csrf_matches(session, presented) {
+        Ok(())
+    } else {
+        Err(ApiError(AppError::forbidden(
+            "csrf_failed",
+            "this request did not come from an EchoForge page (missing or wrong CSRF token); reload the page",
+        )))
+    }
+}
+
+/// An authenticated caller inside a workspace (user token, API key or web session cookie).
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = bearer(parts)?;
-        let workspace = parts.headers.get("echoforge-workspace").and_then(|v| v.to_str().ok());
+        let workspace = parts
+            .headers
+            .get("echoforge-workspace")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| cookie(parts, WORKSPACE_COOKIE));
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if let Some(token) = session_cookie(parts) {
+            let principal = state.app.authenticate(token, workspace, ip).await?;
+            if let app::Actor::User { session_id, .. } = principal.actor {
+                check_csrf(parts, state, session_id)?;
+            }
+            return Ok(Auth(principal));
+        }
+        let credential = bearer(parts)?;
         let principal = state.app.authenticate(credential, workspace, ip).await?;
         Ok(Auth(principal))
     }
 }
 
-/// A signed-in person (access token), whatever their workspaces.
+/// The cookie that remembers which workspace the web app is looking at.
+pub const WORKSPACE_COOKIE: &str = "ef_ws";
+
+/// A signed-in person (access token or web session), whatever their workspaces.
 pub struct UserAuth {
     pub user_id: UserId,
     pub session_id: SessionId,
@@ -157,6 +213,11 @@ impl FromRequestParts<AppState> for UserAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(token) = session_cookie(parts) {
+            let (user_id, session_id) = state.app.authenticate_user(token).await?;
+            check_csrf(parts, state, session_id)?;
+            return Ok(UserAuth { user_id, session_id });
+        }
         let credential = bearer(parts)?;
         if credential.starts_with("ef_") {
             return Err(ApiError(AppError::forbidden(
@@ -169,14 +230,14 @@ impl FromRequestParts<AppState> for UserAuth {
     }
 }
 
-/// An optional signed-in user: no `Authorization` header is `None`; a bad one is an error.
+/// An optional signed-in user: no credentials is `None`; bad ones are an error.
 pub struct MaybeUser(pub Option<UserAuth>);
 
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if parts.headers.get(header::AUTHORIZATION).is_none() {
+        if parts.headers.get(header::AUTHORIZATION).is_none() && session_cookie(parts).is_none() {
             return Ok(MaybeUser(None));
         }
         UserAuth::from_request_parts(parts, state).await.map(|u| MaybeUser(Some(u)))

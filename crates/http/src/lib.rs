@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod observe;
 mod routes;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,6 +116,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
     api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))
         .merge(routes::openai::router())
         .merge(routes::ws::router())
+        .merge(web::router())
         .route_layer(axum::middleware::from_fn(observe::track))
         .fallback(routes::ops::not_found)
         .with_state(state)
