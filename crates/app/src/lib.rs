@@ -20,6 +20,7 @@ pub mod mail;
 mod onboarding;
 mod runs;
 mod usage;
+mod widget;
 pub mod worker;
 mod workspace;
 
@@ -38,6 +39,7 @@ pub use keys::{CreateKeyInput, CreatedKey};
 pub use onboarding::{CompletedOnboarding, OnboardingView};
 pub use runs::to_steps;
 pub use usage::utc_day;
+pub use widget::{WidgetAccess, WidgetConfig, WidgetConversation, WidgetLimits};
 pub use workspace::{InviteAcceptInput, ProfileInput};
 
 use auth::AuthCaches;
@@ -103,6 +105,7 @@ struct Inner {
     catalog: Arc<catalog::Catalog>,
     key_rates: key_rate::KeyRateLimiter,
     chat: chat::ChatEngine,
+    widget: widget::WidgetGate,
 }
 
 impl App {
@@ -141,6 +144,7 @@ impl App {
                     None,
                     chat::ChatSettings::default(),
                 ),
+                widget: widget::WidgetGate::default(),
             }),
         }
     }
