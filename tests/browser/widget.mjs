@@ -262,6 +262,14 @@ async function main() {
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
+  // What the widget asked the server, printed if a check fails.
+  page.on("response", (r) => {
+    if (r.url().includes("/api/v1/widget/")) trail.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
+  });
+  page.on("requestfailed", (r) => {
+    if (r.url().includes("/api/v1/widget/")) trail.push(`${r.method()} ${r.url()} failed: ${r.failure()?.errorText}`);
+  });
+  page.on("console", (m) => trail.push(`console: ${m.text()}`));
 
   await fakeScript(fakeRoot, [
     { tool_calls: [{ name: "search_knowledge", arguments: { query: "paid holiday days per year" } }] },
@@ -310,6 +318,8 @@ async function main() {
   // The host page's CSS did not reach the widget.
   const fontSize = await page.locator("echoforge-widget .ef-body").first().evaluate((e) => getComputedStyle(e).fontSize);
   assert.equal(fontSize, "14px", "the host page's CSS does not reach the widget");
+  // The run is over (and stored) when the widget takes input again.
+  await page.locator("echoforge-widget .ef-send:not([disabled])").waitFor({ timeout: 15_000 });
   await page.screenshot({ path: join(shots, "widget-answer.png") });
   log("streamed answer with citation:", source.trim());
 
@@ -381,6 +391,14 @@ async function fakeScript(root, replies) {
 }
 
 let failed = false;
+const trail = [];
+process.on("exit", () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+});
+process.on("uncaughtException", (e) => {
+  console.error("[widget] FAILED (uncaught):", e);
+  process.exit(1);
+});
 const watchdog = setTimeout(() => {
   console.error("[widget] timed out");
   failed = true;
@@ -409,6 +427,7 @@ try {
 } catch (e) {
   failed = true;
   console.error("[widget] FAILED:", e && e.stack ? e.stack : e);
+  console.error("[widget] widget requests and console:\n  " + trail.join("\n  "));
 } finally {
   clearTimeout(watchdog);
   await cleanup();

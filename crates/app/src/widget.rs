@@ -388,12 +388,12 @@ pub(crate) fn origin_host(origin: &str) -> Option<url::Host<String>> {
 pub(crate) fn host_allowed(host: &url::Host<String>, allowed: &[String]) -> bool {
     match host {
         url::Host::Domain(h) => allowed.iter().any(|d| {
-            h == d || (h.len() > d.len() && h.ends_with(d.as_str()) && h[..h.len() - d.len()].ends_with('.'))
+            h == d
+                || (h.len() > d.len()
+                    && h.ends_with(d.as_str())
+                    && h[..h.len() - d.len()].ends_with('.'))
         }),
-        ip => {
-            let ip = ip.to_string();
-            allowed.iter().any(|d| *d == ip)
-        }
+        ip => allowed.contains(&ip.to_string()),
     }
 }
 
@@ -484,11 +484,7 @@ fn citations(v: &Value) -> Vec<WidgetCitation> {
         .flatten()
         .map(|c| WidgetCitation {
             index: c.get("index").and_then(Value::as_u64),
-            title: c
-                .get("document_title")
-                .and_then(Value::as_str)
-                .unwrap_or("Source")
-                .to_owned(),
+            title: c.get("document_title").and_then(Value::as_str).unwrap_or("Source").to_owned(),
             url: c.get("source_url").and_then(Value::as_str).and_then(web_url),
             page: c.get("page").and_then(Value::as_u64),
             heading: c.get("heading").and_then(Value::as_str).map(str::to_owned),

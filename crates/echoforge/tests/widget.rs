@@ -186,6 +186,14 @@ async fn the_script_is_served_from_the_binary_with_cache_headers() {
     assert!(!js.contains("innerHTML"), "the widget never parses text as HTML");
     let again = app.client.get(app.url("/widget.js")).header("if-none-match", &etag).send().await;
     assert_eq!(again.unwrap().status(), 304);
+    let doc = body(app.get("/api/v1/openapi.json", None).await).await;
+    for path in [
+        "/api/v1/widget/{public_id}/config",
+        "/api/v1/widget/{public_id}/chat",
+        "/api/v1/widget/{public_id}/conversations/{conversation}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
 }
 
 #[tokio::test]
@@ -258,13 +266,18 @@ async fn an_allowed_page_gets_answers_as_json_and_as_a_stream() {
     assert!(allowed_headers.contains("echoforge-visitor"), "{allowed_headers}");
 
     fake.push(Reply::text("Until six in the evening.").in_chunks(4));
-    let r = from(&app, reqwest::Method::POST, &format!("/api/v1/widget/{}/chat", a.public_id), Some(SHOP))
-        .header("echoforge-visitor", &v)
-        .header("accept", "text/event-stream")
-        .json(&json!({"message": "And closing?", "conversation_id": conv}))
-        .send()
-        .await
-        .unwrap();
+    let r = from(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/widget/{}/chat", a.public_id),
+        Some(SHOP),
+    )
+    .header("echoforge-visitor", &v)
+    .header("accept", "text/event-stream")
+    .json(&json!({"message": "And closing?", "conversation_id": conv}))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(allow_origin(&r), Some(SHOP));
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
@@ -333,8 +346,11 @@ async fn streamed_answers_cite_the_agents_documents_without_showing_tool_activit
     let mut indexed = false;
     for _ in 0..200 {
         let d = body(
-            app.get(&format!("/api/v1/knowledge-bases/{kb}/documents/{doc}"), Some(&s.access_token))
-                .await,
+            app.get(
+                &format!("/api/v1/knowledge-bases/{kb}/documents/{doc}"),
+                Some(&s.access_token),
+            )
+            .await,
         )
         .await;
         if d["status"] == "indexed" {
@@ -348,18 +364,26 @@ async fn streamed_answers_cite_the_agents_documents_without_showing_tool_activit
 
     fake.push(Reply::tool_call("search_knowledge", r#"{"query":"returns refund"}"#));
     fake.push(Reply::text("You can return unused items within thirty days [1].").in_chunks(3));
-    let r = from(&app, reqwest::Method::POST, &format!("/api/v1/widget/{}/chat", a.public_id), Some(SHOP))
-        .header("echoforge-visitor", visitor(1))
-        .header("accept", "text/event-stream")
-        .json(&json!({"message": "Can I return things?"}))
-        .send()
-        .await
-        .unwrap();
+    let r = from(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/widget/{}/chat", a.public_id),
+        Some(SHOP),
+    )
+    .header("echoforge-visitor", visitor(1))
+    .header("accept", "text/event-stream")
+    .json(&json!({"message": "Can I return things?"}))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     let events = sse_events(&r.text().await.unwrap());
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"citation"), "{names:?}");
-    assert!(!names.iter().any(|n| n.starts_with("tool.")), "tool activity stays private: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("tool.")),
+        "tool activity stays private: {names:?}"
+    );
     let cited = events.iter().find(|(n, _)| n == "citation").unwrap();
     assert_eq!(cited.1["document_title"], "Returns policy");
     let conv = events[0].1["conversation_id"].as_str().unwrap();
@@ -379,15 +403,25 @@ async fn other_origins_are_refused_on_every_endpoint_and_on_every_request() {
     let conv = answer["conversation_id"].as_str().unwrap().to_owned();
     let chat_path = format!("/api/v1/widget/{}/chat", a.public_id);
 
-    for evil in ["https://evil.example", "https://shop.example.evil.example", "https://notshop.example", "null"] {
+    for evil in [
+        "https://evil.example",
+        "https://shop.example.evil.example",
+        "https://notshop.example",
+        "null",
+    ] {
         assert_refused(config(&app, &a, Some(evil)).await, "origin_not_allowed").await;
-        assert_refused(chat(&app, &a, Some(evil), &v, json!({"message": "hi"})).await, "origin_not_allowed").await;
+        assert_refused(
+            chat(&app, &a, Some(evil), &v, json!({"message": "hi"})).await,
+            "origin_not_allowed",
+        )
+        .await;
         assert_refused(history(&app, &a, Some(evil), &v, &conv).await, "origin_not_allowed").await;
         assert_refused(preflight(&app, &chat_path, evil).await, "origin_not_allowed").await;
     }
     // No Origin (and no Referer): refused too.
     assert_refused(config(&app, &a, None).await, "origin_required").await;
-    assert_refused(chat(&app, &a, None, &v, json!({"message": "hi"})).await, "origin_required").await;
+    assert_refused(chat(&app, &a, None, &v, json!({"message": "hi"})).await, "origin_required")
+        .await;
     assert_refused(history(&app, &a, None, &v, &conv).await, "origin_required").await;
 
     // The allowlist changes: the page that was allowed a moment ago is refused at once.
@@ -395,7 +429,11 @@ async fn other_origins_are_refused_on_every_endpoint_and_on_every_request() {
     cfg["allowed_domains"] = json!(["other.example"]);
     patch_agent(&app, &s, &mut a, json!({"config": cfg})).await;
     assert_refused(config(&app, &a, Some(SHOP)).await, "origin_not_allowed").await;
-    assert_refused(chat(&app, &a, Some(SHOP), &v, json!({"message": "hi"})).await, "origin_not_allowed").await;
+    assert_refused(
+        chat(&app, &a, Some(SHOP), &v, json!({"message": "hi"})).await,
+        "origin_not_allowed",
+    )
+    .await;
     assert_refused(history(&app, &a, Some(SHOP), &v, &conv).await, "origin_not_allowed").await;
     assert_refused(preflight(&app, &chat_path, SHOP).await, "origin_not_allowed").await;
     assert_eq!(config(&app, &a, Some("https://other.example")).await.status(), 200);
@@ -449,8 +487,9 @@ async fn a_visitor_reads_and_continues_only_their_own_conversations() {
     assert_eq!(r.status(), 404);
     let text = r.text().await.unwrap();
     assert!(!text.contains("order 42"), "{text}");
-    let r = chat(&app, &a, Some(SHOP), &bob, json!({"message": "and mine?", "conversation_id": conv}))
-        .await;
+    let r =
+        chat(&app, &a, Some(SHOP), &bob, json!({"message": "and mine?", "conversation_id": conv}))
+            .await;
     assert_eq!(r.status(), 404, "bob cannot continue alice's conversation");
     assert_eq!(fake.requests().len(), 1);
     // A visitor id is required, and must look like one.
@@ -471,8 +510,8 @@ async fn a_visitor_reads_and_continues_only_their_own_conversations() {
     let api_conv = api["conversation_id"].as_str().unwrap();
     assert_eq!(history(&app, &a, Some(SHOP), &alice, api_conv).await.status(), 404);
     // And the owner sees the widget conversation, on the widget channel, with the visitor id.
-    let c = body(app.get(&format!("/api/v1/conversations/{conv}"), Some(&s.access_token)).await)
-        .await;
+    let c =
+        body(app.get(&format!("/api/v1/conversations/{conv}"), Some(&s.access_token)).await).await;
     assert_eq!(c["channel"], "widget");
     assert_eq!(c["end_user_id"], alice.as_str());
 }
@@ -484,13 +523,24 @@ async fn paused_agents_agents_without_the_widget_and_unknown_ids_are_not_found()
     assert_eq!(config(&app, &a, Some(SHOP)).await.status(), 200);
     patch_agent(&app, &s, &mut a, json!({"is_active": false})).await;
     assert_eq!(config(&app, &a, Some(SHOP)).await.status(), 404);
-    assert_eq!(chat(&app, &a, Some(SHOP), &visitor(1), json!({"message": "hi"})).await.status(), 404);
-    patch_agent(&app, &s, &mut a, json!({"is_active": true, "enabled_capabilities": ["rag", "api"]}))
-        .await;
+    assert_eq!(
+        chat(&app, &a, Some(SHOP), &visitor(1), json!({"message": "hi"})).await.status(),
+        404
+    );
+    patch_agent(
+        &app,
+        &s,
+        &mut a,
+        json!({"is_active": true, "enabled_capabilities": ["rag", "api"]}),
+    )
+    .await;
     let r = config(&app, &a, Some(SHOP)).await;
     assert_eq!(r.status(), 404, "the widget is switched off");
     assert_eq!(allow_origin(&r), None);
-    assert_eq!(chat(&app, &a, Some(SHOP), &visitor(1), json!({"message": "hi"})).await.status(), 404);
+    assert_eq!(
+        chat(&app, &a, Some(SHOP), &visitor(1), json!({"message": "hi"})).await.status(),
+        404
+    );
     let unknown = Agent { id: String::new(), public_id: "pub_nope".into(), version: 0 };
     assert_eq!(config(&app, &unknown, Some(SHOP)).await.status(), 404);
     assert_eq!(fake.requests().len(), 0);

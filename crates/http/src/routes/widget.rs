@@ -81,7 +81,11 @@ fn page_origin(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Admits the request or refuses it (no CORS headers on a refusal).
-async fn admit(s: &AppState, public_id: &str, headers: &HeaderMap) -> Result<WidgetAccess, Response> {
+async fn admit(
+    s: &AppState,
+    public_id: &str,
+    headers: &HeaderMap,
+) -> Result<WidgetAccess, Response> {
     s.app
         .widget_access(public_id, page_origin(headers))
         .await
@@ -206,8 +210,10 @@ async fn answer(
     headers: &HeaderMap,
     b: WidgetChatBody,
 ) -> Result<Response, ApiError> {
-    let conversation_id =
-        b.conversation_id.map(|c| path_id(&c, "conversation", ConversationId::parse)).transpose()?;
+    let conversation_id = b
+        .conversation_id
+        .map(|c| path_id(&c, "conversation", ConversationId::parse))
+        .transpose()?;
     let run = s.app.widget_chat(access, visitor(headers), &b.message, conversation_id).await?;
     respond(run, wants_sse(headers)).await
 }
