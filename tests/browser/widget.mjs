@@ -16,7 +16,9 @@
 //   - reloading the page and reopening the widget shows the conversation again;
 //   - a message sent while the browser is offline is delivered once it is back online;
 //   - on http://localhost:PORT (not allowed) the server refuses the widget (403, no CORS) and
-//     no bubble or answer appears.
+//     no bubble or answer appears;
+//   - changed settings apply on the next page load (dark theme, left, open delay, hidden on
+//     phones).
 // Screenshots go to docs/screenshots/widget-*.png. Exits non-zero on any failure.
 
 import { spawn } from "node:child_process";
@@ -131,6 +133,7 @@ function hostPage(echoforge, publicId) {
   // Hostile CSS: the widget must look right anyway (it lives in a shadow root).
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Acme shop</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
   * { color: #ff00ff !important; font-family: "Comic Sans MS", cursive !important; font-size: 30px !important; }
   button, div, textarea { display: none !important; border: 5px dashed lime !important; }
@@ -376,6 +379,45 @@ async function main() {
   assert.equal(afterRefused, convRequests, "nothing from the refused origin reached the model");
   await other.screenshot({ path: join(shots, "widget-refused-origin.png") });
   log("refused origin: no bubble;", refusedConfig.length, "blocked requests");
+
+  // ---- the look follows the agent's settings: dark theme, open delay, hidden on phones ----
+  await expectStatus(
+    api(base, "PATCH", `/api/v1/agents/${agent.id}`, {
+      token: access,
+      body: {
+        version: agent.version,
+        config: {
+          allowed_domains: ["shop.localhost"],
+          position: "bottom-left",
+          theme: "dark",
+          size: "large",
+          colors: { primary: "#7C3AED", secondary: "#5B21B6" },
+          welcome_message: "Good evening! Ask me anything about Acme.",
+          trigger: { show_on_mobile: false, delay_seconds: 2 },
+        },
+      },
+    }),
+    200,
+    "update the widget settings"
+  );
+  const later = await context.newPage();
+  const opened = Date.now();
+  await later.goto(allowed + "/");
+  const lateLauncher = later.locator("echoforge-widget .ef-launcher");
+  await lateLauncher.waitFor({ state: "visible", timeout: 15_000 });
+  assert.ok(Date.now() - opened >= 1800, `the bubble waited for its delay (${Date.now() - opened} ms)`);
+  await lateLauncher.click();
+  assert.ok(await later.locator("echoforge-widget .ef-root.ef-dark.ef-left").count(), "dark, on the left");
+  await later.locator("echoforge-widget .ef-assistant .ef-body", { hasText: "twenty-eight" }).waitFor({ timeout: 15_000 });
+  await later.screenshot({ path: join(shots, "widget-dark.png") });
+  const phone = await browser.newContext({ viewport: { width: 390, height: 800 }, isMobile: true });
+  const phonePage = await phone.newPage();
+  await phonePage.goto(allowed + "/");
+  await phonePage.locator("echoforge-widget").waitFor({ state: "attached", timeout: 15_000 });
+  assert.equal(await phonePage.locator("echoforge-widget .ef-launcher").isVisible(), false, "hidden on phones");
+  await phonePage.screenshot({ path: join(shots, "widget-phone-hidden.png") });
+  await phone.close();
+  log("settings applied: dark theme, left, 2 s delay, hidden on phones");
 
   assert.deepEqual(pageErrors, [], "no script errors on the page");
   log("all widget checks passed");

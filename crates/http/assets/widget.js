@@ -620,7 +620,11 @@
     });
 
     // ---- showing the bubble ----
-    var mobileQuery = window.matchMedia ? window.matchMedia("(max-width: 640px)") : null;
+    // Phones: a narrow layout, or a touch-only device (pages without a viewport tag are laid
+    // out wide on phones).
+    var mobileQuery = window.matchMedia
+      ? window.matchMedia("(max-width: 640px), (hover: none) and (pointer: coarse)")
+      : null;
     function applyMobile() {
       var hidden = cfg.show_on_mobile === false && mobileQuery && mobileQuery.matches;
       host.style.display = hidden ? "none" : "";
