@@ -9,8 +9,9 @@
 //
 // It starts the `echoforge` binary and the scripted fake LLM (`fakellm`) on free ports with a
 // fresh data directory, signs up (verification mail read from the outbox), uploads a document,
-// makes an agent whose widget allows only `shop.localhost`, and serves a host page (with
-// hostile CSS) that embeds the widget with the one-line snippet. Checked:
+// makes an agent whose widget allows only `shop.localhost`, and serves a host page (hostile
+// CSS, a strict Content-Security-Policy) that embeds the widget with the one-line snippet.
+// Checked:
 //   - on http://shop.localhost:PORT the bubble appears, a question gets a streamed answer that
 //     cites the uploaded document, the persona's name with markup shows as text;
 //   - reloading the page and reopening the widget shows the conversation again;
@@ -129,21 +130,29 @@ const HANDBOOK =
 
 const ANSWER = "Every employee gets twenty-eight paid holiday days per year [1].";
 
-function hostPage(echoforge, publicId) {
-  // Hostile CSS: the widget must look right anyway (it lives in a shadow root).
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Acme shop</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
+// Hostile CSS: the widget must look right anyway (it lives in a shadow root).
+const HOST_CSS = `
   * { color: #ff00ff !important; font-family: "Comic Sans MS", cursive !important; font-size: 30px !important; }
   button, div, textarea { display: none !important; border: 5px dashed lime !important; }
   body { background: #fffbe6; margin: 40px; }
-</style></head>
+`;
+
+function hostPage(echoforge, publicId) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Acme shop</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/host.css">
+</head>
 <body>
   <h1>Acme shop</h1>
   <p>Welcome to our shop. Questions? Ask our assistant in the corner.</p>
   <script src="${echoforge}/widget.js" data-agent="${publicId}" async></script>
 </body></html>`;
+}
+
+/** A strict policy, as careful sites send: no inline styles or scripts, one API host. */
+function hostPolicy(echoforge) {
+  return `default-src 'self'; script-src ${echoforge}; connect-src ${echoforge}; style-src 'self'; img-src 'self' https: data:`;
 }
 
 async function main() {
@@ -231,7 +240,15 @@ async function main() {
 
   // ---- the host page, reachable as two origins ----
   hostServer = createServer((req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    if (req.url === "/host.css") {
+      res.writeHead(200, { "content-type": "text/css" });
+      res.end(HOST_CSS);
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": hostPolicy(base),
+    });
     res.end(hostPage(base, agent.public_id));
   });
   await new Promise((r) => hostServer.listen(0, "127.0.0.1", r));
@@ -320,7 +337,7 @@ async function main() {
   assert.equal(await page.evaluate(() => window.__xss), undefined, "no markup from the name ran");
   // The host page's CSS did not reach the widget.
   const fontSize = await page.locator("echoforge-widget .ef-body").first().evaluate((e) => getComputedStyle(e).fontSize);
-  assert.equal(fontSize, "14px", "the host page's CSS does not reach the widget");
+  assert.equal(fontSize, "14px", "the widget is styled (despite the CSP) and the page's CSS does not reach it");
   // The run is over (and stored) when the widget takes input again.
   await page.locator("echoforge-widget .ef-send:not([disabled])").waitFor({ timeout: 15_000 });
   await page.screenshot({ path: join(shots, "widget-answer.png") });
@@ -420,6 +437,8 @@ async function main() {
   log("settings applied: dark theme, left, 2 s delay, hidden on phones");
 
   assert.deepEqual(pageErrors, [], "no script errors on the page");
+  const violations = trail.filter((l) => l.includes("Content Security Policy"));
+  assert.deepEqual(violations, [], "the widget works under the page's strict CSP");
   log("all widget checks passed");
 }
 

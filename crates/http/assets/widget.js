@@ -187,9 +187,17 @@
     var host = document.createElement("echoforge-widget");
     host.setAttribute("data-agent", agent);
     var shadow = host.attachShadow({ mode: "open" });
-    var style = el("style");
-    style.textContent = CSS;
-    shadow.appendChild(style);
+    // A constructed stylesheet is not an inline <style>, so a page whose Content-Security-Policy
+    // forbids inline styles still styles the widget.
+    if ("adoptedStyleSheets" in shadow && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      shadow.adoptedStyleSheets = [sheet];
+    } else {
+      var style = el("style");
+      style.textContent = CSS;
+      shadow.appendChild(style);
+    }
 
     var root = el("div", "ef-root " + (cfg.position === "bottom-left" ? "ef-left" : "ef-right"));
     root.style.setProperty("--ef-primary", hex(cfg.colors && cfg.colors.primary, "#3B82F6"));

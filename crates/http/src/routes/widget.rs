@@ -61,6 +61,8 @@ async fn script(headers: HeaderMap) -> Response {
         (header::CACHE_CONTROL, "public, max-age=300, stale-while-revalidate=86400"),
         (header::ETAG, etag),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        // Loadable by pages that isolate themselves (`Cross-Origin-Embedder-Policy`).
+        (header::HeaderName::from_static("cross-origin-resource-policy"), "cross-origin"),
     ];
     let fresh = headers
         .get(header::IF_NONE_MATCH)
