@@ -91,10 +91,11 @@ async fn admit(
     s.app
         .widget_access(public_id, page_origin(headers))
         .await
-        .map_err(|e| nosniff(ApiError(e).into_response()))
+        .map_err(|e| public_headers(ApiError(e).into_response()))
 }
 
-fn nosniff(mut resp: Response) -> Response {
+/// Headers of every widget API response: no MIME sniffing; the answer depends on `Origin`.
+fn public_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.append(header::VARY, HeaderValue::from_static("Origin"));
@@ -104,7 +105,7 @@ fn nosniff(mut resp: Response) -> Response {
 /// CORS headers for an admitted request from `headers`' `Origin` (none without one: the
 /// request did not come from a cross-origin page).
 fn allow(headers: &HeaderMap, resp: Response) -> Response {
-    let mut resp = nosniff(resp);
+    let mut resp = public_headers(resp);
     if let Some(origin) = headers.get(header::ORIGIN) {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
