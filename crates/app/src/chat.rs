@@ -273,7 +273,14 @@ impl App {
 
     /// Answers a message: starts the run and returns its live events and result.
     pub async fn start_chat(&self, p: &Principal, input: ChatInput) -> Result<ChatRun, AppError> {
-        let message = input.message.trim().to_owned();
+        let message = self.chat_message(&input.message)?;
+        let agent = self.chat_agent(p, &input.agent).await?;
+        self.chat_as(p.scope(), agent, message, input).await
+    }
+
+    /// The message to answer, trimmed; refuses empty and too long ones.
+    pub(crate) fn chat_message(&self, raw: &str) -> Result<String, AppError> {
+        let message = raw.trim().to_owned();
         if message.is_empty() {
             return Err(AppError::field("/message", "required", "is required"));
         }
@@ -285,8 +292,18 @@ impl App {
                 format!("must be at most {limit} characters"),
             ));
         }
-        let agent = self.chat_agent(p, &input.agent).await?;
-        let scope = p.scope();
+        Ok(message)
+    }
+
+    /// Starts the run for an agent the caller was authorized to chat with in `scope` (the
+    /// signed-in or key path above, or the widget's origin-checked public path).
+    pub(crate) async fn chat_as(
+        &self,
+        scope: TenantScope,
+        agent: store::Agent,
+        message: String,
+        input: ChatInput,
+    ) -> Result<ChatRun, AppError> {
         let now = now_ms();
         let conversation = match input.conversation_id {
             Some(id) => {

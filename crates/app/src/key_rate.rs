@@ -1,8 +1,10 @@
 //! Per-key request limits (`rate_per_minute`, `rate_per_day`): an in-memory fixed-window
-//! counter per API key. The hot path takes one lock and updates a map entry in place; it
-//! allocates only the first time a key is seen.
+//! counter per API key (or per any other key: the widget counts visitors and agents). The hot
+//! path takes one lock and updates a map entry in place; it allocates only the first time a
+//! key is seen.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use domain::ApiKeyId;
 use parking_lot::Mutex;
@@ -18,12 +20,16 @@ struct Windows {
     day_count: i64,
 }
 
-/// Fixed-window counters keyed by API key id.
-pub(crate) struct KeyRateLimiter {
-    windows: Mutex<HashMap<ApiKeyId, Windows>>,
+/// Counters kept before stale ones are swept (keys chosen by clients, like widget visitor ids,
+/// must not grow the map without bound).
+const SWEEP_ABOVE: usize = 100_000;
+
+/// Fixed-window counters keyed by API key id (or another key).
+pub(crate) struct KeyRateLimiter<K = ApiKeyId> {
+    windows: Mutex<HashMap<K, Windows>>,
 }
 
-impl KeyRateLimiter {
+impl<K: Hash + Eq> KeyRateLimiter<K> {
     pub fn new() -> Self {
         Self { windows: Mutex::new(HashMap::new()) }
     }
@@ -32,7 +38,7 @@ impl KeyRateLimiter {
     /// a limit is reached (the refused request is not counted).
     pub fn hit(
         &self,
-        key: ApiKeyId,
+        key: K,
         per_minute: Option<i64>,
         per_day: Option<i64>,
         now_ms: i64,
@@ -42,6 +48,9 @@ impl KeyRateLimiter {
         }
         let (minute, day) = (now_ms.div_euclid(MINUTE_MS), now_ms.div_euclid(DAY_MS));
         let mut map = self.windows.lock();
+        if map.len() > SWEEP_ABOVE {
+            map.retain(|_, w| w.minute == minute || (per_day.is_some() && w.day == day));
+        }
         let w = map.entry(key).or_default();
         if w.minute != minute {
             w.minute = minute;

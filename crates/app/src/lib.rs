@@ -21,6 +21,7 @@ mod onboarding;
 mod runs;
 mod usage;
 pub mod web_session;
+mod widget;
 pub mod worker;
 mod workspace;
 
@@ -40,6 +41,7 @@ pub use onboarding::{CompletedOnboarding, OnboardingView};
 pub use runs::to_steps;
 pub use usage::utc_day;
 pub use web_session::WebSession;
+pub use widget::{WidgetAccess, WidgetConfig, WidgetConversation, WidgetLimits};
 pub use workspace::{InviteAcceptInput, ProfileInput};
 
 use auth::AuthCaches;
@@ -105,6 +107,7 @@ struct Inner {
     catalog: Arc<catalog::Catalog>,
     key_rates: key_rate::KeyRateLimiter,
     chat: chat::ChatEngine,
+    widget: widget::WidgetGate,
 }
 
 impl App {
@@ -143,6 +146,7 @@ impl App {
                     None,
                     chat::ChatSettings::default(),
                 ),
+                widget: widget::WidgetGate::default(),
             }),
         }
     }

@@ -13,6 +13,7 @@ pub mod openai;
 pub mod ops;
 pub mod runs;
 pub mod templates;
+pub mod widget;
 pub mod workspace;
 pub mod ws;
 
