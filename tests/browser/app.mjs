@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assert, check, done, launch, mailTo, shot, startFake, startServer } from './harness.mjs';
+import { assert, check, done, launch, mailTo, shot, startFake, startServer, watch } from './harness.mjs';
 
 const fake = await startFake();
 const server = await startServer({ fakeUrl: fake.url });
@@ -17,6 +17,7 @@ const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
 const page = await context.newPage();
 page.setDefaultTimeout(15000);
+watch(page);
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(String(e)));
 const url = (p) => `${server.base}${p}`;
@@ -46,7 +47,7 @@ await check('the emailed link verifies the address, then sign-in lands on My Tea
   const link = mail.match(/https?:\/\/\S+\/verify-email\?token=[A-Za-z0-9_\-]+/)[0];
   await page.goto(link);
   await page.getByRole('heading', { name: 'Email verified' }).waitFor();
-  await page.click('text=Sign in');
+  await page.getByRole('link', { name: 'Sign in' }).click();
   await page.waitForURL(/\/login/);
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', 'Wrong1password');
@@ -60,9 +61,9 @@ await check('the emailed link verifies the address, then sign-in lands on My Tea
 });
 
 await check('describing the need suggests the knowledge assistant and starts its onboarding', async () => {
-  await page.click('text=Add your first team member');
+  await page.getByRole('link', { name: 'Add your first team member' }).click();
   await page.waitForURL(/\/team\/new/);
-  await page.fill('input[name=q]', 'answer questions from our documentation');
+  await page.fill('input[name=q]', 'answer employee questions from our knowledge base with citations');
   await page.click('button:has-text("Suggest")');
   await page.waitForURL(/q=answer/);
   const first = page.locator('.template-card').first();
@@ -142,16 +143,18 @@ await check('customise with sliders and checkboxes, then the welcome page shows 
 
 await check('upload a document; its status updates live to indexed', async () => {
   await page.goto(url('/knowledge'));
-  await page.click('text=Acme handbook');
+  await page.getByRole('link', { name: 'Acme handbook' }).click();
   const doc = join(tmpdir(), 'refund-policy.md');
   writeFileSync(doc, '# Refund policy\n\nCustomers can return any product within 30 days of delivery for a full refund. Refunds are paid to the original card within 5 business days.\n\n## Exchanges\n\nExchanges are free of charge.\n');
   await page.setInputFiles('[data-upload-input]', doc);
-  const row = page.locator('tr[data-doc-id]:has-text("Refund policy")');
+  const row = page.locator('tr[data-doc-id]').first();
   await row.waitFor();
   await row.locator('.badge-indexed').waitFor({ timeout: 30000 });
+  // Once everything is indexed the page refreshes its figures.
+  await page.locator('[data-kb-stats]:has-text("2 passages")').waitFor();
   await page.fill('#kb-q', 'refund within 30 days');
   await page.click('[data-search] button');
-  await page.locator('[data-search-results] li:has-text("Refund policy")').waitFor();
+  await page.locator('[data-search-results] li:has-text("30 days of delivery")').waitFor();
   await shot(page, 'knowledge');
 });
 

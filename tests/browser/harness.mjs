@@ -117,6 +117,8 @@ export async function shot(page, name) {
 
 let failures = 0;
 /** Runs one named check; a failure is reported and makes the process exit non-zero. */
+export let currentPage = null;
+export function watch(page) { currentPage = page; }
 export async function check(name, fn) {
   const started = Date.now();
   try {
@@ -125,6 +127,13 @@ export async function check(name, fn) {
   } catch (e) {
     failures++;
     console.log(`FAIL ${name}: ${e.stack || e}`);
+    if (currentPage) {
+      const path = join(tmpdir(), `echoforge-fail-${failures}.png`);
+      try {
+        await currentPage.screenshot({ path, fullPage: true });
+        console.log(`     at ${currentPage.url()} (screenshot: ${path})`);
+      } catch { /* page gone */ }
+    }
   }
 }
 export function done() {

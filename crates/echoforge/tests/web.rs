@@ -215,9 +215,11 @@ async fn onboarding_pages_render_the_templates_conditional_fields() {
     let s = app.signed_up("wizard@example.com").await;
     let cookie = web_login(&app, &s).await;
     let (_, html) =
-        page(&app, &cookie, "/team/new?q=answer+questions+from+our+documentation").await;
+        page(&app, &cookie, "/team/new?q=answer+employee+questions+from+our+knowledge+base").await;
     assert!(html.contains("data-start-onboarding=\"knowledge-assistant\""));
     assert!(html.contains("suggested"), "the need suggests templates");
+    let first = html.find("data-template=\"").expect("template cards");
+    assert!(html[first..].starts_with("data-template=\"knowledge-assistant\""), "best match first");
     let started: Value = app
         .post(
             "/api/v1/onboarding",

@@ -132,9 +132,10 @@ fn keyword_rank(templates: &[app::TemplateView], need: &str) -> Vec<(String, usi
                 t.capabilities.join(" ")
             )
             .to_lowercase();
+            // A crude stem (the first six letters) lets "documentation" find "documents".
             let score = words
                 .iter()
-                .filter(|w| hay.contains(w.as_str()) || hay.contains(w.trim_end_matches('s')))
+                .filter(|w| hay.contains(&w[..w.char_indices().nth(6).map_or(w.len(), |(i, _)| i)]))
                 .count();
             (t.slug.clone(), score)
         })

@@ -595,13 +595,15 @@
             if (!row || row.dataset.docStatus === d.status) continue;
             if (d.status === 'failed') { location.reload(); return; }
             row.dataset.docStatus = d.status;
+            poll.changed = true;
             const badge = $('[data-status]', row);
             badge.textContent = d.status;
             badge.className = `badge badge-${d.status}`;
             $('[data-chunks]', row).textContent = d.chunk_count;
           }
         } catch { /* retry on the next tick */ }
-        if (busy() || $('[data-import-pending]')) setTimeout(poll, 1000);
+        if (busy()) setTimeout(poll, 1000);
+        else if (poll.changed) location.reload(); // refresh titles and figures once
       };
       if (busy()) setTimeout(poll, 800);
     }
