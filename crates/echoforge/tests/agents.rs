@@ -1070,7 +1070,97 @@ async fn capabilities_report_availability_and_every_route_is_documented() {
         "/api/v1/agents/{id}/keys",
         "/api/v1/agents/{id}/keys/{key_id}",
         "/api/v1/agents/{id}/save-as-template",
+        "/api/v1/admin/workspaces/{id}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
+}
+
+#[tokio::test]
+async fn an_operator_upgrades_a_workspace_and_the_pro_agent_limit_applies() {
+    let app = spawn_app().await;
+    let user = app.signed_up("owner@example.com").await;
+    let t = user.access_token.as_str();
+    let ws = user.workspace_id.as_str();
+    let op = operator(&app, "op@example.com").await;
+    let admin_path = format!("/api/v1/admin/workspaces/{ws}");
+
+    // Starter: one agent, then refused on both routes.
+    create_generic(&app, t, "One").await;
+    let p = expect(
+        app.post(
+            "/api/v1/agents",
+            Some(t),
+            json!({"display_name": "Two", "template": "generic-chat"}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["code"], "plan_limit_reached");
+    expect(app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await, 403)
+        .await;
+
+    // Only operators change plans; unknown plans and workspaces are refused.
+    let p = expect(app.patch(&admin_path, Some(t), json!({"plan": "pro"})).await, 403).await;
+    assert_eq!(p["code"], "operator_required");
+    let p =
+        expect(app.patch(&admin_path, Some(&op.access_token), json!({"plan": "gold"})).await, 422)
+            .await;
+    assert_eq!(paths(&p), vec!["/plan"]);
+    let missing = format!("/api/v1/admin/workspaces/{}", domain::WorkspaceId::new());
+    expect(app.patch(&missing, Some(&op.access_token), json!({"plan": "pro"})).await, 404).await;
+    let still = expect(app.get("/api/v1/workspace", Some(t)).await, 200).await;
+    assert_eq!(still["plan"], "starter", "nothing changed by refused requests");
+
+    let w =
+        expect(app.patch(&admin_path, Some(&op.access_token), json!({"plan": "pro"})).await, 200)
+            .await;
+    assert_eq!((w["id"].as_str(), w["plan"].as_str()), (Some(ws), Some("pro")));
+    let seen = expect(app.get("/api/v1/workspace", Some(t)).await, 200).await;
+    assert_eq!(seen["plan"], "pro");
+    let audit =
+        expect(app.get("/api/v1/audit-events?action=workspace.plan_changed", Some(t)).await, 200)
+            .await;
+    let events = audit["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{audit}");
+    assert_eq!(events[0]["actor_user_id"].as_str(), Some(op.user_id.as_str()));
+    assert_eq!(events[0]["detail"]["from"], "starter");
+    assert_eq!(events[0]["detail"]["to"], "pro");
+
+    // Pro: five agents. The wizard makes the second; the API the third to fifth.
+    let session = start(&app, t, "generic-chat").await;
+    walk(&app, t, &session, None).await;
+    let done = expect(
+        app.post(&format!("/api/v1/onboarding/{session}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    assert!(done["agent"]["id"].is_string(), "{done}");
+    for name in ["Three", "Four", "Five"] {
+        create_generic(&app, t, name).await;
+    }
+    let listed = expect(app.get("/api/v1/agents", Some(t)).await, 200).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 5);
+    let p = expect(
+        app.post(
+            "/api/v1/agents",
+            Some(t),
+            json!({"display_name": "Six", "template": "generic-chat"}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["code"], "plan_limit_reached");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("pro") && detail.contains('5'), "{detail}");
+    let p = expect(
+        app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await,
+        403,
+    )
+    .await;
+    assert_eq!(p["code"], "plan_limit_reached");
+    let listed = expect(app.get("/api/v1/agents", Some(t)).await, 200).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 5, "nothing was created past the limit");
 }

@@ -70,6 +70,7 @@ pub struct AppState {
         (name = "chat", description = "Chatting with agents (JSON or Server-Sent Events)"),
         (name = "conversations", description = "Conversations, messages and pending actions"),
         (name = "runs", description = "Run traces with their steps"),
+        (name = "admin", description = "Platform-operator tasks on any workspace"),
     )
 )]
 struct ApiDoc;
@@ -109,6 +110,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::chat::router())
         .merge(routes::conversations::router())
         .merge(routes::runs::router())
+        .merge(routes::admin::router())
         .split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     let state = AppState { app, metrics, openapi, max_upload_bytes: config.max_upload_bytes };
