@@ -1164,3 +1164,109 @@ async fn an_operator_upgrades_a_workspace_and_the_pro_agent_limit_applies() {
     let listed = expect(app.get("/api/v1/agents", Some(t)).await, 200).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 5, "nothing was created past the limit");
 }
+
+#[tokio::test]
+async fn routing_rules_and_integrations_are_validated_saved_with_a_revision_and_applied() {
+    let app = spawn_app().await;
+    let user = app.signed_up("routes@example.com").await;
+    let t = user.access_token.as_str();
+    let agent = create_generic(&app, t, "Router").await;
+    let id = agent["id"].as_str().unwrap();
+    let path = format!("/api/v1/agents/{id}");
+    assert_eq!(agent["integrations"], json!([]));
+
+    // Every problem is reported at once, by path; nothing is saved.
+    let p = expect(
+        app.patch(
+            &path,
+            Some(t),
+            json!({"version": 1, "routing_rules": {"rules": [
+                {"pattern": "(unclosed", "condition": "regex", "target": {"type": "fixed_answer", "text": "x"}},
+                {"pattern": "hi", "condition": "startswith", "target": {"type": "fixed_answer", "text": "x"}},
+                {"pattern": "mail", "condition": "contains", "target": {"type": "skill", "skill": "teleport:now"}},
+                {"pattern": "", "condition": "contains", "target": {"type": "workflow"}}
+            ], "fallback_to_llm": "sometimes"}, "integrations": ["gmail", "carrier-pigeon", "gmail"]}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    let mut got = paths(&p);
+    got.sort();
+    let mut want = vec![
+        "/routing_rules/rules/0/pattern",
+        "/routing_rules/rules/1/condition",
+        "/routing_rules/rules/2/target/skill",
+        "/routing_rules/rules/3/pattern",
+        "/routing_rules/rules/3/target/type",
+        "/routing_rules/fallback_to_llm",
+        "/integrations/1",
+        "/integrations/2",
+    ];
+    want.sort();
+    assert_eq!(got, want, "{p}");
+    let same = expect(app.get(&path, Some(t)).await, 200).await;
+    assert_eq!(same["version"], 1);
+
+    let rules = json!({"rules": [
+        {"pattern": "(refund|money back)", "condition": "contains",
+         "target": {"type": "fixed_answer", "text": "Refunds take 5 days."}},
+        {"pattern": "^opening hours?\\b", "condition": "regex",
+         "target": {"type": "prompt_override", "prompt": "Answer only about opening hours."}},
+        {"pattern": "human", "condition": "contains",
+         "target": {"type": "skill", "skill": "escalate_to_human"}}
+    ], "fallback_to_llm": false, "no_match_answer": "I only handle refunds."});
+    let saved = expect(
+        app.patch(
+            &path,
+            Some(t),
+            json!({"version": 1, "routing_rules": rules, "integrations": ["gmail"]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(saved["version"], 2);
+    assert_eq!(saved["integrations"], json!(["gmail"]));
+    assert_eq!(saved["routing_rules"]["rules"], rules["rules"]);
+    assert_eq!(saved["routing_rules"]["fallback_to_llm"], false);
+    assert_eq!(saved["routing_rules"]["no_match_answer"], "I only handle refunds.");
+    let revs = expect(app.get(&format!("{path}/revisions"), Some(t)).await, 200).await;
+    let latest = &revs["data"][0];
+    assert_eq!(latest["version"], 2);
+    let changed: Vec<&str> =
+        latest["changed_fields"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(changed.contains(&"routing_rules") && changed.contains(&"integrations"), "{latest}");
+
+    // The saved rules are what the agent runs (no model configured: only routing answers).
+    let r = expect(
+        app.post(&format!("{path}/chat"), Some(t), json!({"message": "I want my MONEY BACK"}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(r["message"], "Refunds take 5 days.");
+    let r = expect(
+        app.post(&format!("{path}/chat"), Some(t), json!({"message": "what's the weather"})).await,
+        200,
+    )
+    .await;
+    assert_eq!(r["message"], "I only handle refunds.");
+
+    // Export carries them; the import validates and keeps them.
+    let doc = expect(app.get(&format!("{path}/export"), Some(t)).await, 200).await;
+    assert_eq!(doc["integrations"], json!(["gmail"]));
+    let other = app.signed_up("routes2@example.com").await;
+    let imported = expect(
+        app.post("/api/v1/agents/import", Some(&other.access_token), doc.clone()).await,
+        201,
+    )
+    .await;
+    assert_eq!(imported["agent"]["routing_rules"], saved["routing_rules"]);
+    let mut bad = doc;
+    bad["routing_rules"]["rules"][0]["condition"] = json!("fuzzy");
+    let third = app.signed_up("routes3@example.com").await;
+    let p =
+        expect(app.post("/api/v1/agents/import", Some(&third.access_token), bad).await, 422).await;
+    assert_eq!(paths(&p), vec!["/routing_rules/rules/0/condition"]);
+}

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use store::{Agent, AgentFields, AgentUpdate, NewAgent};
 
 use super::fields::merge_behavior;
+use super::routing::{check_integrations, check_routing_rules};
 use super::{
     AgentInput, AgentPatch, AgentView, changed_fields, check_access, own_agent, require_read,
     require_workspace_write, slug_conflict, text,
@@ -234,6 +235,12 @@ impl App {
         }
         if let Some(a) = patch.is_active {
             f.is_active = a;
+        }
+        if let Some(r) = &patch.routing_rules {
+            f.routing_rules = check_routing_rules(r, self.catalog().registry(), &mut errors);
+        }
+        if let Some(i) = &patch.integrations {
+            f.integrations = check_integrations(i, self.catalog().registry(), &mut errors);
         }
         self.finish_fields(p, &template, &mut f, errors).await?;
         let changed = changed_fields(&before, &f);

@@ -6,11 +6,13 @@
 //! - [`fields`]: validating an agent's fields against its template and rendering its prompt.
 //! - [`lifecycle`]: create, list, read, update and delete.
 //! - [`revisions`]: the revision history and restoring a revision.
+//! - [`routing`]: validating routing rules and the integrations an agent uses.
 //! - [`transfer`]: export, import and saving an agent as a workspace template.
 
 mod fields;
 mod lifecycle;
 mod revisions;
+mod routing;
 mod transfer;
 mod views;
 
@@ -92,6 +94,8 @@ fn changed_fields(a: &AgentFields, b: &AgentFields) -> Vec<String> {
     cmp("personality", a.personality == b.personality);
     cmp("behavior", a.behavior == b.behavior);
     cmp("config", a.config == b.config);
+    cmp("routing_rules", a.routing_rules == b.routing_rules);
+    cmp("integrations", a.integrations == b.integrations);
     cmp("model_override", a.model_override == b.model_override);
     cmp("system_prompt", a.system_prompt == b.system_prompt);
     cmp("onboarding_answers", a.onboarding_answers == b.onboarding_answers);

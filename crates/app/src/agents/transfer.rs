@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use store::AgentFields;
 use utoipa::ToSchema;
 
+use super::routing::{check_integrations, check_routing_rules};
 use super::{AgentView, require_read, require_workspace_write, text};
 use crate::{App, AppError, Principal};
 
@@ -33,6 +34,13 @@ pub struct AgentExport {
     pub personality: Value,
     #[schema(value_type = Object)]
     pub config: Value,
+    /// Routing rules in their stored form (absent: none).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub routing_rules: Value,
+    /// Integration ids the agent uses (connections themselves are never exported).
+    #[serde(default)]
+    pub integrations: Vec<String>,
     #[serde(default)]
     #[schema(value_type = Object)]
     pub answers: Map<String, Value>,
@@ -101,6 +109,8 @@ impl App {
             knowledge_bases: kbs,
             personality: a.personality.0.clone(),
             config: strip_secrets(&a.config.0),
+            routing_rules: a.routing_rules.0.clone(),
+            integrations: serde_json::from_value(a.integrations.0.clone()).unwrap_or_default(),
             answers,
             model_override: a.model_override.clone(),
             is_active: a.is_active,
@@ -151,11 +161,18 @@ impl App {
             template_slug: Some(template.slug.to_string()),
             enabled_capabilities: json!(doc.enabled_capabilities),
             knowledge_base_ids: kb_ids,
-            integrations: json!([]),
+            integrations: check_integrations(
+                &doc.integrations,
+                self.catalog().registry(),
+                &mut errors,
+            ),
             personality: doc.personality.clone(),
             behavior: json!({}),
             config: doc.config.clone(),
-            routing_rules: json!({}),
+            routing_rules: match &doc.routing_rules {
+                Value::Null => json!({}),
+                r => check_routing_rules(r, self.catalog().registry(), &mut errors),
+            },
             model_override: doc.model_override.clone(),
             system_prompt: String::new(),
             onboarding_answers: Value::Object(doc.answers.clone()),

@@ -25,6 +25,11 @@ pub struct AgentView {
     pub behavior: Value,
     #[schema(value_type = Object)]
     pub config: Value,
+    /// `{rules: [{pattern, condition, target}], fallback_to_llm, no_match_answer}`.
+    #[schema(value_type = Object)]
+    pub routing_rules: Value,
+    /// Integration ids the agent uses (`gmail`, `google-calendar`).
+    pub integrations: Vec<String>,
     pub model_override: Option<String>,
     pub system_prompt: String,
     /// Model settings derived from the personality.
@@ -56,6 +61,8 @@ impl From<&Agent> for AgentView {
             personality: a.personality.0.clone(),
             behavior: a.behavior.0.clone(),
             config: a.config.0.clone(),
+            routing_rules: a.routing_rules.0.clone(),
+            integrations: serde_json::from_value(a.integrations.0.clone()).unwrap_or_default(),
             model_override: a.model_override.clone(),
             system_prompt: a.system_prompt.clone(),
             llm_settings: serde_json::to_value(personality.llm_settings()).unwrap_or_default(),
@@ -121,6 +128,13 @@ pub struct AgentPatch {
     pub answers: Option<Map<String, Value>>,
     pub model_override: Option<String>,
     pub is_active: Option<bool>,
+    /// Replaces the routing rules: `{rules: [{pattern, condition: contains|regex, target:
+    /// {type: skill, skill} | {type: prompt_override, prompt} | {type: fixed_answer, text}}],
+    /// fallback_to_llm, no_match_answer}`. Regex patterns must compile.
+    #[schema(value_type = Option<Object>)]
+    pub routing_rules: Option<Value>,
+    /// Replaces the integrations the agent uses (known integration ids, each once).
+    pub integrations: Option<Vec<String>>,
 }
 
 /// One revision of an agent.
