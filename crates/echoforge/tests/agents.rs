@@ -1270,3 +1270,138 @@ async fn routing_rules_and_integrations_are_validated_saved_with_a_revision_and_
         expect(app.post("/api/v1/agents/import", Some(&third.access_token), bad).await, 422).await;
     assert_eq!(paths(&p), vec!["/routing_rules/rules/0/condition"]);
 }
+
+/// Walks a wizard answering from the field definitions, with `overrides` for named fields.
+async fn walk_with(
+    app: &TestApp,
+    token: &str,
+    session: &str,
+    kb: Option<Value>,
+    overrides: &Value,
+) -> Value {
+    for _ in 0..10 {
+        let s =
+            expect(app.get(&format!("/api/v1/onboarding/{session}"), Some(token)).await, 200).await;
+        let Some(step_id) = s["current_step"].as_str() else { return s };
+        let mut values = fill_step(&s["step"], kb.clone());
+        for (k, v) in overrides.as_object().unwrap() {
+            if values.contains_key(k) {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+        expect(
+            put(
+                app,
+                &format!("/api/v1/onboarding/{session}/steps/{step_id}"),
+                token,
+                Value::Object(values),
+            )
+            .await,
+            200,
+        )
+        .await;
+    }
+    panic!("the wizard did not end");
+}
+
+#[tokio::test]
+async fn wizard_answers_fill_the_settings_their_template_maps_them_to() {
+    let app = spawn_app().await;
+    let op = operator(&app, "op@example.com").await;
+    let t = op.access_token.as_str();
+
+    // The seeded customer-support template maps its widget answers onto widget and branding
+    // settings (declared with `maps_to` in its data).
+    let detail =
+        expect(app.get("/api/v1/templates/customer-support-agent", Some(t)).await, 200).await;
+    let mapped: Vec<(String, String)> = detail["document"]["onboarding_schema"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["sections"].as_array().unwrap().iter())
+        .flat_map(|s| s["fields"].as_array().unwrap().iter())
+        .filter_map(|f| Some((f["name"].as_str()?.to_owned(), f["maps_to"].as_str()?.to_owned())))
+        .collect();
+    assert!(mapped.contains(&("embed_domain".into(), "/allowed_domains".into())), "{mapped:?}");
+    let id = start(&app, t, "customer-support-agent").await;
+    let answers = json!({"embed_domain": "shop.example.org", "widget_position": "bottom-left",
+        "brand_color": "#112233", "greeting": "Welcome to Acme support!"});
+    walk_with(&app, t, &id, Some(json!({"mode": "create_new", "name": "Support docs"})), &answers)
+        .await;
+    let out = expect(
+        app.post(&format!("/api/v1/onboarding/{id}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    let config = &out["agent"]["config"];
+    assert_eq!(config["allowed_domains"], json!(["shop.example.org"]), "{config}");
+    assert_eq!(config["position"], "bottom-left");
+    assert_eq!(config["colors"]["primary"], "#112233");
+    assert_eq!(config["welcome_message"], "Welcome to Acme support!");
+    assert_eq!(out["deferred_capabilities"], json!([]));
+
+    // A template's own (inline) setting is a target too: topic-assistant's instructions.
+    let id = start(&app, t, "topic-assistant").await;
+    let instructions = "Explain tax rules for freelancers in plain words, with examples.";
+    walk_with(&app, t, &id, None, &json!({"custom_instructions": instructions})).await;
+    let out = expect(
+        app.post(&format!("/api/v1/onboarding/{id}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    assert_eq!(out["agent"]["config"]["system_prompt"], instructions);
+
+    // Any template can declare mappings: a workspace template maps generic-chat's `purpose`
+    // answer onto the branding welcome message, which no code knows about.
+    let mut doc =
+        expect(app.get("/api/v1/templates/generic-chat", Some(t)).await, 200).await["document"]
+            .clone();
+    doc["slug"] = json!("mapped-chat");
+    doc["name"] = json!("Mapped chat");
+    let (s, c, f) = locate(&doc, "purpose");
+    doc["onboarding_schema"]["steps"][s]["sections"][c]["fields"][f]["maps_to"] =
+        json!("/welcome_message");
+    expect(app.post("/api/v1/templates", Some(t), json!({"document": doc.clone()})).await, 201)
+        .await;
+    let id = start(&app, t, "mapped-chat").await;
+    walk_with(&app, t, &id, None, &json!({"purpose": "Answer billing questions politely"})).await;
+    let out = expect(
+        app.post(&format!("/api/v1/onboarding/{id}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    assert_eq!(out["agent"]["config"]["welcome_message"], "Answer billing questions politely");
+
+    // A mapping must land on a setting of the template's capabilities.
+    let pointer = format!("/onboarding_schema/steps/{s}/sections/{c}/fields/{f}/maps_to");
+    for (target, code) in
+        [("/no_such_setting", "unknown_setting"), ("/sources", "setting_not_in_template")]
+    {
+        let mut bad = doc.clone();
+        bad["slug"] = json!("bad-map");
+        bad["onboarding_schema"]["steps"][s]["sections"][c]["fields"][f]["maps_to"] = json!(target);
+        let p = expect(app.post("/api/v1/templates", Some(t), json!({"document": bad})).await, 422)
+            .await;
+        let errs = p["errors"].as_array().unwrap();
+        assert!(
+            errs.iter()
+                .any(|e| e["path"].as_str().unwrap_or_default().ends_with(&pointer)
+                    && e["code"] == code),
+            "{target}: {p}"
+        );
+    }
+}
+
+/// Indices (step, section, field) of the field named `name` in a template document.
+fn locate(doc: &Value, name: &str) -> (usize, usize, usize) {
+    for (s, step) in doc["onboarding_schema"]["steps"].as_array().unwrap().iter().enumerate() {
+        for (c, sec) in step["sections"].as_array().unwrap().iter().enumerate() {
+            for (f, field) in sec["fields"].as_array().unwrap().iter().enumerate() {
+                if field["name"] == name {
+                    return (s, c, f);
+                }
+            }
+        }
+    }
+    panic!("no field {name}");
+}
