@@ -171,6 +171,10 @@ impl App {
         let _ = self.inner.knowledge.set(Arc::new(services));
     }
 
+    pub(crate) fn knowledge_services(&self) -> Result<&Arc<KnowledgeServices>, AppError> {
+        self.knowledge()
+    }
+
     fn knowledge(&self) -> Result<&Arc<KnowledgeServices>, AppError> {
         self.inner
             .knowledge
@@ -297,7 +301,17 @@ impl App {
         files: Vec<Upload>,
     ) -> Result<Vec<Accepted>, AppError> {
         p.require(Permission::Upload)?;
-        let scope = p.scope();
+        self.accept_uploads(&p.scope(), kb, files).await
+    }
+
+    /// [`App::upload_documents`] once the caller is authorized for `scope`.
+    pub(crate) async fn accept_uploads(
+        &self,
+        scope: &TenantScope,
+        kb: KnowledgeBaseId,
+        files: Vec<Upload>,
+    ) -> Result<Vec<Accepted>, AppError> {
+        let scope = *scope;
         self.inner
             .store
             .get_knowledge_base(&scope, kb)
@@ -311,7 +325,7 @@ impl App {
         for file in files {
             let id = DocumentId::new();
             let key = k
-                .save_file(p.workspace_id, id, &file.bytes)
+                .save_file(scope.workspace_id(), id, &file.bytes)
                 .await
                 .map_err(|e| AppError::Internal(format!("could not store the upload: {e}")))?;
             let title = file
@@ -588,6 +602,21 @@ impl App {
     async fn crawl_job(&self, payload: &str) -> Result<(), JobError> {
         let p: CrawlPayload =
             serde_json::from_str(payload).map_err(|e| JobError::Permanent(e.to_string()))?;
+        self.crawl_now(p.workspace_id, p.kb_id, &p.urls, p.hops).await.map(|_| ())
+    }
+
+    /// Crawls `urls` now (`hops` link levels beyond them): each fetched page becomes a
+    /// document queued for ingestion (unchanged re-synced pages are skipped), each page that
+    /// could not be fetched a `failed` document. Returns the documents recorded.
+    pub(crate) async fn crawl_now(
+        &self,
+        workspace_id: domain::WorkspaceId,
+        kb_id: KnowledgeBaseId,
+        urls: &[String],
+        hops: u8,
+    ) -> Result<Vec<DocumentId>, JobError> {
+        let p = CrawlPayload { workspace_id, kb_id, urls: urls.to_vec(), hops };
+        let mut recorded = Vec::new();
         let scope = crate::auth::job_scope(p.workspace_id);
         let store = &self.inner.store;
         let k = self.knowledge().map_err(|e| JobError::Retry(e.to_string()))?;
@@ -644,8 +673,10 @@ impl App {
                 .await
                 .map_err(|e| JobError::Retry(e.to_string()))?;
             self.enqueue_ingest(&scope, id).await.map_err(|e| JobError::Retry(e.to_string()))?;
+            recorded.push(id);
         }
         for (url, err) in report.failed {
+            let reason = format!("could not fetch {url}: {err}");
             let doc = NewDocument {
                 id: DocumentId::new(),
                 kb_id: p.kb_id,
@@ -654,17 +685,11 @@ impl App {
                 ..Default::default()
             };
             if let Ok(d) = store.create_document(&scope, &doc, now_ms()).await {
-                let _ = store
-                    .mark_document_failed(
-                        &scope,
-                        d.id,
-                        &format!("could not fetch {url}: {err}"),
-                        now_ms(),
-                    )
-                    .await;
+                recorded.push(d.id);
+                let _ = store.mark_document_failed(&scope, d.id, &reason, now_ms()).await;
             }
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// Search for external runtimes (`/api/internal/knowledge/{kb}/search`): the caller proved

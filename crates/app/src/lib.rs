@@ -16,6 +16,7 @@ mod error;
 mod key_rate;
 mod keys;
 pub mod knowledge;
+mod knowledge_console;
 mod limiter;
 pub mod mail;
 mod onboarding;
@@ -36,6 +37,7 @@ pub use chat::{ChatInput, ChatResult, ChatRun, ChatSettings, NoKnowledge, NoWebF
 pub use conversations::{ConversationDetail, to_llm_history};
 pub use error::{AppError, FieldError};
 pub use keys::{CreateKeyInput, CreatedKey};
+pub use knowledge_console::ConsoleCrawl;
 pub use onboarding::{CompletedOnboarding, OnboardingView};
 pub use runs::to_steps;
 pub use usage::utc_day;
