@@ -35,12 +35,12 @@ pub struct KnowledgeServices {
 }
 
 #[derive(Serialize, Deserialize)]
-struct CrawlPayload {
-    workspace_id: domain::WorkspaceId,
-    kb_id: KnowledgeBaseId,
-    urls: Vec<String>,
+pub(crate) struct CrawlPayload {
+    pub(crate) workspace_id: domain::WorkspaceId,
+    pub(crate) kb_id: KnowledgeBaseId,
+    pub(crate) urls: Vec<String>,
     /// Link hops followed from each URL (0 = only the URL itself).
-    hops: u8,
+    pub(crate) hops: u8,
 }
 
 impl KnowledgeServices {
@@ -588,6 +588,8 @@ impl App {
                 now,
             )
             .await?;
+        // Scheduled re-syncs count from this import.
+        self.inner.store.mark_url_synced(&scope, kb, now).await?;
         Ok(urls.len())
     }
 
@@ -677,6 +679,18 @@ impl App {
         }
         for (url, err) in report.failed {
             let reason = format!("could not fetch {url}: {err}");
+            // A page that fails again on a re-sync keeps its one record: a failed one gets the
+            // new reason; an indexed one keeps its last good content.
+            if let Ok(Some(existing)) =
+                store.find_document_by_source_url(&scope, p.kb_id, url.as_str()).await
+            {
+                if existing.status == DocumentStatus::Failed {
+                    let _ =
+                        store.mark_document_failed(&scope, existing.id, &reason, now_ms()).await;
+                }
+                recorded.push(existing.id);
+                continue;
+            }
             let doc = NewDocument {
                 id: DocumentId::new(),
                 kb_id: p.kb_id,

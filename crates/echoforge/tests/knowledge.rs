@@ -642,3 +642,189 @@ async fn killing_the_server_mid_ingestion_loses_and_duplicates_nothing() {
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// A one-page site whose text can be changed, counting the page's fetches.
+async fn changing_site(
+    text: &str,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let page = Arc::new(Mutex::new(text.to_owned()));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (p, h) = (page.clone(), hits.clone());
+    let app = axum::Router::new().route(
+        "/news",
+        axum::routing::get(move || {
+            let (p, h) = (p.clone(), h.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                let body = p.lock().unwrap().clone();
+                axum::response::Html(format!(
+                    "<html><head><title>News</title></head><body><main><h1>News</h1><p>{body}</p></main></body></html>"
+                ))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/news"), page, hits)
+}
+
+async fn documents_of(app: &TestApp, s: &Session, kb: &str) -> Vec<Value> {
+    body(app.get(&format!("/api/v1/knowledge-bases/{kb}/documents"), Some(&s.access_token)).await)
+        .await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn import(app: &TestApp, s: &Session, name: &str, freq: &str, url: &str) -> String {
+    let kb = body(
+        app.post(
+            "/api/v1/knowledge-bases",
+            Some(&s.access_token),
+            json!({"name": name, "sync_frequency": freq}),
+        )
+        .await,
+    )
+    .await;
+    let kb = kb["id"].as_str().unwrap().to_owned();
+    let resp = app
+        .post(
+            &format!("/api/v1/knowledge-bases/{kb}/documents"),
+            Some(&s.access_token),
+            json!({"urls": [url], "crawl_depth": 1}),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    kb
+}
+
+#[tokio::test]
+async fn daily_url_sources_re_sync_when_due_and_manual_ones_do_not() {
+    use std::sync::atomic::Ordering;
+    let (daily_url, daily_page, daily_hits) =
+        changing_site("The cafeteria opens at eight in the morning.").await;
+    let (manual_url, _manual_page, manual_hits) =
+        changing_site("The library opens at nine in the morning.").await;
+    let app = testkit::spawn_app_with(testkit::Options {
+        allow_private_urls: true,
+        sync_daily_secs: Some(1),
+        sync_check_millis: Some(100),
+        ..Default::default()
+    })
+    .await;
+    let s = app.signed_up("sync@example.com").await;
+    let daily = import(&app, &s, "Daily news", "daily", &daily_url).await;
+    let manual = import(&app, &s, "Manual news", "manual", &manual_url).await;
+    for kb in [&daily, &manual] {
+        for _ in 0..100 {
+            let docs = documents_of(&app, &s, kb).await;
+            if docs.len() == 1 && docs[0]["status"] == "indexed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // The page changes; within a few (one-second) days the scheduler re-syncs it.
+    *daily_page.lock().unwrap() = "The cafeteria now opens at seven thirty sharp.".into();
+    let search = |kb: String, q: &'static str| {
+        let (app, token) = (&app, s.access_token.clone());
+        async move {
+            body(
+                app.post(
+                    &format!("/api/v1/knowledge-bases/{kb}/search"),
+                    Some(&token),
+                    json!({"query": q, "mode": "lexical"}),
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        found = search(daily.clone(), "seven thirty sharp").await;
+        if found["results"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        found["results"][0]["content"].as_str().unwrap_or("").contains("seven thirty"),
+        "{found}"
+    );
+    let stale = search(daily.clone(), "eight in the morning").await;
+    assert!(
+        !stale.to_string().contains("eight in the morning"),
+        "the replaced page's old text left the index: {stale}"
+    );
+    let docs = documents_of(&app, &s, &daily).await;
+    assert_eq!(docs.len(), 1, "re-sync replaces the page's document: {docs:?}");
+    assert!(daily_hits.load(Ordering::SeqCst) >= 2);
+    let kb =
+        body(app.get(&format!("/api/v1/knowledge-bases/{daily}"), Some(&s.access_token)).await)
+            .await;
+    assert!(kb["last_synced_at"].as_i64().is_some(), "{kb}");
+    // The manual base was fetched once, at import, and never again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(manual_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn re_sync_due_ness_comes_from_stored_times_so_passes_neither_lose_nor_repeat() {
+    let (url, _page, _hits) = changing_site("Opening hours are nine to five.").await;
+    // The server's own scheduler uses the default intervals; this test drives the clock.
+    let app = testkit::spawn_app_with(testkit::Options {
+        allow_private_urls: true,
+        ..Default::default()
+    })
+    .await;
+    let s = app.signed_up("clock@example.com").await;
+    let weekly = import(&app, &s, "Weekly", "weekly", &url).await;
+    let kb =
+        body(app.get(&format!("/api/v1/knowledge-bases/{weekly}"), Some(&s.access_token)).await)
+            .await;
+    let synced = kb["last_synced_at"].as_i64().expect("the import counts as a sync");
+    for _ in 0..100 {
+        if !documents_of(&app, &s, &weekly).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let day = 24 * 3600 * 1000;
+    let intervals = app::SyncIntervals::default();
+    // Not due within the week; due after it, exactly once however often the scheduler runs
+    // (concurrent passes, or a fresh process reading the same database, see the same row).
+    assert_eq!(app.app.schedule_url_syncs(synced + 6 * day, intervals).await.unwrap(), 0);
+    let at = synced + 7 * day;
+    let (a, b) = tokio::join!(
+        app.app.schedule_url_syncs(at, intervals),
+        app.app.schedule_url_syncs(at, intervals)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "one sync is queued, not two");
+    assert_eq!(app.app.schedule_url_syncs(at + day, intervals).await.unwrap(), 0);
+    let kb =
+        body(app.get(&format!("/api/v1/knowledge-bases/{weekly}"), Some(&s.access_token)).await)
+            .await;
+    assert_eq!(kb["last_synced_at"].as_i64(), Some(at), "the claim moved the stored time");
+    assert_eq!(app.app.schedule_url_syncs(at + 7 * day, intervals).await.unwrap(), 1);
+    // A knowledge base without URL sources is never due.
+    let empty = body(
+        app.post(
+            "/api/v1/knowledge-bases",
+            Some(&s.access_token),
+            json!({"name": "No URLs", "sync_frequency": "daily"}),
+        )
+        .await,
+    )
+    .await;
+    assert!(empty["id"].is_string());
+    assert_eq!(app.app.schedule_url_syncs(at + 30 * day, intervals).await.unwrap(), 1);
+}
