@@ -99,12 +99,7 @@ pub struct KnowledgeBaseView {
     pub stats: KnowledgeBaseStats,
 }
 
-/// One uploaded file.
-pub struct Upload {
-    pub filename: String,
-    pub content_type: Option<String>,
-    pub bytes: Vec<u8>,
-}
+pub use crate::knowledge_upload::{StageError, StagedFile, StagedUpload, Upload};
 
 /// The result of accepting one file.
 #[derive(Debug, Clone, Serialize)]
@@ -324,8 +319,11 @@ impl App {
         let mut out = Vec::with_capacity(files.len());
         for file in files {
             let id = DocumentId::new();
-            let key = k
-                .save_file(scope.workspace_id(), id, &file.bytes)
+            let key = format!("{}/{id}", scope.workspace_id());
+            let (size, sha256, head) =
+                (file.file.size, file.file.sha256.clone(), file.file.head.clone());
+            file.file
+                .keep_as(&k.files_dir.join(&key))
                 .await
                 .map_err(|e| AppError::Internal(format!("could not store the upload: {e}")))?;
             let title = file
@@ -340,15 +338,16 @@ impl App {
                 title,
                 filename: Some(file.filename.clone()),
                 content_type: file.content_type.clone(),
-                size_bytes: file.bytes.len() as i64,
+                size_bytes: size as i64,
                 storage_key: Some(key),
+                // The uploaded bytes' SHA-256, computed while they streamed in.
+                etag: Some(sha256),
                 ..Default::default()
             };
             let document = self.inner.store.create_document(&scope, &doc, now_ms()).await?;
-            let head = &file.bytes[..file.bytes.len().min(8192)];
-            let rejected = if file.bytes.is_empty() {
+            let rejected = if size == 0 {
                 Some("the file is empty".to_owned())
-            } else if extract::detect(&file.filename, file.content_type.as_deref(), head).is_none()
+            } else if extract::detect(&file.filename, file.content_type.as_deref(), &head).is_none()
             {
                 Some(format!(
                     "unsupported file type `{}`: upload PDF, Word, PowerPoint, Excel, HTML, Markdown, text, CSV, JSON, EPUB, RST or email files",

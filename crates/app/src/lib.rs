@@ -18,6 +18,7 @@ mod keys;
 pub mod knowledge;
 mod knowledge_console;
 mod knowledge_sync;
+mod knowledge_upload;
 mod limiter;
 pub mod mail;
 mod onboarding;

@@ -120,23 +120,15 @@ pub async fn run(settings: Settings, args: IngestArgs) -> anyhow::Result<Summary
     }
     for file in files {
         let source = file.display().to_string();
-        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-        if size as usize > max_bytes {
-            outcomes.push(refused(
-                &source,
-                &format!("the file is larger than the {max_bytes}-byte upload limit"),
-            ));
-            continue;
-        }
-        let bytes = match tokio::fs::read(&file).await {
-            Ok(b) => b,
+        let staged = match app.stage_local_file(&file, max_bytes as u64).await {
+            Ok(f) => f,
             Err(e) => {
-                outcomes.push(refused(&source, &format!("could not read the file: {e}")));
+                outcomes.push(refused(&source, &e));
                 continue;
             }
         };
         let filename = file.file_name().and_then(|n| n.to_str()).unwrap_or("document").to_owned();
-        let upload = Upload { filename, content_type: None, bytes };
+        let upload = Upload { filename, content_type: None, file: staged };
         let accepted = app
             .console_add_files(&kb, vec![upload])
             .await

@@ -52,6 +52,22 @@ async fn wait_for_status(app: &TestApp, s: &Session, kb: &str, doc: &str, want: 
     panic!("document {doc} never reached {want:?}");
 }
 
+/// Regular files under `dir`, recursively (the file store, its staging area included).
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_in(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
 const HANDBOOK: &str = "# Employee handbook\n\n## Holidays\n\nEvery employee gets twenty-eight paid holiday days per year, booked through the people team.\n\n## Expenses\n\nTravel expenses are reimbursed within fourteen days when receipts are attached.\n";
 
 #[tokio::test]
@@ -170,9 +186,22 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
     .await;
     let kb_id = kb["id"].as_str().unwrap();
 
+    // Over the limit: 413 while streaming, alone or after a good file in the same request,
+    // and nothing is left behind (no document, no staged or stored file).
     let resp = upload(&app, &a, kb_id, &[("big.txt", "text/plain", vec![b'a'; 4096])]).await;
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 413);
     assert_eq!(body(resp).await["code"], "file_too_large");
+    let resp = upload(
+        &app,
+        &a,
+        kb_id,
+        &[
+            ("small.txt", "text/plain", b"fits".to_vec()),
+            ("big.txt", "text/plain", vec![b'a'; 1025]),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 413);
     let listed = body(
         app.get(&format!("/api/v1/knowledge-bases/{kb_id}/documents"), Some(&a.access_token)).await,
     )
@@ -181,6 +210,20 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
         listed["data"].as_array().unwrap().is_empty(),
         "a refused upload leaves nothing behind"
     );
+    assert_eq!(files_in(&app.data_dir.join("files")), Vec::<String>::new());
+    // Exactly at the limit is accepted; the stored file is the bytes sent, hashed as sent.
+    let exact = vec![b'b'; 1024];
+    let resp = upload(&app, &a, kb_id, &[("exact.txt", "text/plain", exact.clone())]).await;
+    assert_eq!(resp.status(), 202);
+    let doc = body(resp).await["data"][0].clone();
+    assert_eq!(doc["size_bytes"], 1024);
+    let stored = files_in(&app.data_dir.join("files"));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(std::fs::read(&stored[0]).unwrap(), exact);
+    {
+        use sha2::Digest;
+        assert_eq!(doc["etag"].as_str(), Some(hex::encode(sha2::Sha256::digest(&exact)).as_str()));
+    }
 
     for (method, path) in [
         ("GET", format!("/api/v1/knowledge-bases/{kb_id}")),
