@@ -299,6 +299,22 @@ impl App {
         self.accept_uploads(&p.scope(), kb, files).await
     }
 
+    /// Checks the caller may upload to `kb` (it exists in their workspace), before any bytes
+    /// are received.
+    pub async fn check_upload_target(
+        &self,
+        p: &Principal,
+        kb: KnowledgeBaseId,
+    ) -> Result<(), AppError> {
+        p.require(Permission::Upload)?;
+        self.inner
+            .store
+            .get_knowledge_base(&p.scope(), kb)
+            .await
+            .map_err(AppError::from_store("knowledge base"))?;
+        Ok(())
+    }
+
     /// [`App::upload_documents`] once the caller is authorized for `scope`.
     pub(crate) async fn accept_uploads(
         &self,

@@ -45,12 +45,13 @@ impl App {
         self.accept_uploads(&console_scope(kb.workspace_id), kb.id, files).await
     }
 
-    /// Crawls `urls` now (the pages themselves, no links followed) and queues each page's
-    /// ingestion; URLs the fetch guard refuses are reported, not fetched.
+    /// Crawls `urls` now (`hops` levels of same-site links beyond them) and queues each
+    /// page's ingestion; URLs the fetch guard refuses are reported, not fetched.
     pub async fn console_crawl(
         &self,
         kb: &KnowledgeBase,
         urls: &[String],
+        hops: u8,
     ) -> Result<ConsoleCrawl, AppError> {
         let k = self.knowledge_services()?;
         let mut out = ConsoleCrawl::default();
@@ -63,7 +64,7 @@ impl App {
         }
         if !allowed.is_empty() {
             out.documents = self
-                .crawl_now(kb.workspace_id, kb.id, &allowed, 0)
+                .crawl_now(kb.workspace_id, kb.id, &allowed, hops.min(2))
                 .await
                 .map_err(|e| AppError::Unavailable(e.to_string()))?;
         }

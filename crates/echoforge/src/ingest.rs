@@ -26,6 +26,9 @@ pub struct IngestArgs {
     pub timeout: Duration,
     /// Print the summary as JSON instead of text.
     pub json: bool,
+    /// Link levels crawled from each URL: 1 is the pages themselves (as the API's
+    /// `crawl_depth`, 1–3).
+    pub crawl_depth: u8,
 }
 
 /// How one source ended.
@@ -138,7 +141,9 @@ pub async fn run(settings: Settings, args: IngestArgs) -> anyhow::Result<Summary
         }
     }
     if !urls.is_empty() {
-        let crawl = app.console_crawl(&kb, &urls).await.context("could not fetch the URLs")?;
+        let hops = args.crawl_depth.clamp(1, 3) - 1;
+        let crawl =
+            app.console_crawl(&kb, &urls, hops).await.context("could not fetch the URLs")?;
         for (url, reason) in crawl.refused {
             outcomes.push(refused(&url, &reason));
         }

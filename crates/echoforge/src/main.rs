@@ -66,6 +66,9 @@ enum KbCommand {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Link levels crawled from each URL (1 = the pages themselves, up to 3).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+        crawl_depth: u8,
     },
 }
 
@@ -133,12 +136,13 @@ async fn main() -> anyhow::Result<()> {
             command: EvalCommand::Retrieval { corpus, queries, qrels, mode, top_k, embedding },
         } => echoforge::eval::retrieval(corpus, queries, qrels, &mode, top_k, &embedding).await,
         Command::Admin { command } => admin(settings, command).await,
-        Command::Kb { command: KbCommand::Ingest { kb, sources, timeout, json } } => {
+        Command::Kb { command: KbCommand::Ingest { kb, sources, timeout, json, crawl_depth } } => {
             let args = echoforge::ingest::IngestArgs {
                 kb,
                 sources,
                 timeout: std::time::Duration::from_secs(timeout),
                 json,
+                crawl_depth,
             };
             let summary = echoforge::ingest::run(settings, args).await?;
             if summary.has_failures() {

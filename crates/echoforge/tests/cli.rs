@@ -43,11 +43,18 @@ async fn data_dir_with_kb() -> (PathBuf, domain::WorkspaceId, domain::KnowledgeB
 
 /// Runs the built binary on `dir`; returns (exit code, stdout JSON, stderr).
 fn ingest(dir: &Path, kb: &str, sources: &[String]) -> (i32, Value, String) {
+    ingest_with(dir, kb, sources, &[])
+}
+
+fn ingest_with(dir: &Path, kb: &str, sources: &[String], extra: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_echoforge"))
         .arg("--data-dir")
         .arg(dir)
         .args(["kb", "ingest", kb, "--json", "--timeout", "60"])
+        .args(extra)
         .args(sources)
+        // Let the crawler reach the test's local site (metadata addresses stay blocked).
+        .env("ECHOFORGE__KNOWLEDGE__ALLOW_PRIVATE_URLS", "true")
         .env_remove("OPENAI_API_KEY")
         .env("ECHOFORGE__LLM__PROVIDER", "none")
         .env("ECHOFORGE__LOG__LEVEL", "warn")
@@ -69,7 +76,23 @@ fn status_of<'a>(summary: &'a Value, source_suffix: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{source_suffix} is not in the summary: {summary}"))
 }
 
-#[tokio::test]
+/// A two-page local site: the start page links to the second.
+async fn local_site() -> String {
+    use axum::response::Html;
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async {
+            Html("<html><head><title>Visitors</title></head><body><main><h1>Visitors</h1><p>Visitors sign the guest book at the front desk.</p><a href=\"/wifi\">Wi-Fi</a></main></body></html>")
+        }))
+        .route("/wifi", axum::routing::get(|| async {
+            Html("<html><head><title>Wi-Fi</title></head><body><main><h1>Wi-Fi</h1><p>The guest network password is printed on the meeting room screens.</p></main></body></html>")
+        }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kb_ingest_indexes_files_reports_duplicates_and_failures_and_sets_the_exit_code() {
     let (dir, ws, kb) = data_dir_with_kb().await;
     let docs = dir.join("docs");
@@ -119,6 +142,18 @@ async fn kb_ingest_indexes_files_reports_duplicates_and_failures_and_sets_the_ex
     let (code, summary, stderr) = ingest(&dir, &kb.to_string(), &[fresh.display().to_string()]);
     assert_eq!(code, 0, "{summary} {stderr}");
     assert_eq!((summary["indexed"].as_u64(), summary["failed"].as_u64()), (Some(1), Some(0)));
+    // URLs: crawled now (here two link levels), each page a document; a metadata address is
+    // refused before any fetch and reported as failed.
+    let site = local_site().await;
+    let blocked = "http://169.254.169.254/latest/meta-data".to_owned();
+    let (code, summary, stderr) =
+        ingest_with(&dir, &kb.to_string(), &[site.clone(), blocked], &["--crawl-depth", "2"]);
+    assert_eq!(code, 1, "{summary} {stderr}");
+    assert_eq!((summary["indexed"].as_u64(), summary["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(status_of(&summary, &site)["status"], "indexed", "{summary}");
+    assert_eq!(status_of(&summary, "/wifi")["status"], "indexed", "{summary}");
+    let refused = status_of(&summary, "/latest/meta-data");
+    assert!(refused["document_id"].is_null() && refused["reason"].is_string(), "{refused}");
     let out = Command::new(env!("CARGO_BIN_EXE_echoforge"))
         .arg("--data-dir")
         .arg(&dir)
@@ -145,6 +180,17 @@ async fn kb_ingest_indexes_files_reports_duplicates_and_failures_and_sets_the_ex
     };
     let hits = index.search(ws, &[kb], &request).await.unwrap();
     assert!(hits.first().is_some_and(|h| h.content.contains("reception")), "{hits:?}");
+    let wifi =
+        knowledge::SearchRequest { query: "guest network password".into(), ..request.clone() };
+    let hits = index.search(ws, &[kb], &wifi).await.unwrap();
+    assert!(
+        hits.first().is_some_and(|h| h
+            .metadata
+            .source_url
+            .as_deref()
+            .is_some_and(|u| u.ends_with("/wifi"))),
+        "{hits:?}"
+    );
     let elsewhere = index.search(domain::WorkspaceId::new(), &[kb], &request).await.unwrap();
     assert!(elsewhere.is_empty());
     drop(index);

@@ -220,6 +220,10 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
     let stored = files_in(&app.data_dir.join("files"));
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(std::fs::read(&stored[0]).unwrap(), exact);
+    // Another workspace's upload is refused before any byte is received or stored.
+    let resp = upload(&app, &b, kb_id, &[("intruder.txt", "text/plain", b"x".to_vec())]).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(files_in(&app.data_dir.join("files")), stored);
     {
         use sha2::Digest;
         assert_eq!(doc["etag"].as_str(), Some(hex::encode(sha2::Sha256::digest(&exact)).as_str()));

@@ -217,6 +217,8 @@ async fn upload_files(
     use axum::response::IntoResponse;
     let kb = kb_id(&kb).map_err(IntoResponse::into_response)?;
     let limit = s.max_upload_bytes;
+    // Nothing is received for a caller who may not upload here.
+    s.app.check_upload_target(&p, kb).await.map_err(|e| ApiError(e).into_response())?;
     // Each file streams to a staging file (hashed and measured on the way); one over the
     // limit ends the request with 413 and every staged file of it is removed on drop.
     let mut files = Vec::new();
