@@ -559,7 +559,8 @@ impl App {
     ) -> Result<usize, AppError> {
         p.require(Permission::Upload)?;
         let scope = p.scope();
-        self.inner
+        let base = self
+            .inner
             .store
             .get_knowledge_base(&scope, kb)
             .await
@@ -603,8 +604,10 @@ impl App {
                 now,
             )
             .await?;
-        // Scheduled re-syncs count from this import.
-        self.inner.store.mark_url_synced(&scope, kb, now).await?;
+        // Re-syncs crawl these roots again, and count from this import.
+        let roots =
+            crate::knowledge_sync::merge_roots(base.crawl_roots.as_deref(), urls, depth - 1);
+        self.inner.store.record_url_import(&scope, kb, &roots, now).await?;
         Ok(urls.len())
     }
 

@@ -715,6 +715,12 @@ async fn changing_site(
                 ))
             }
         }),
+    )
+    .route(
+        "/extra",
+        axum::routing::get(|| async {
+            axum::response::Html("<html><head><title>Breakfast</title></head><body><main><h1>Breakfast</h1><p>Breakfast is served until ten o'clock on weekdays.</p></main></body></html>")
+        }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -730,7 +736,14 @@ async fn documents_of(app: &TestApp, s: &Session, kb: &str) -> Vec<Value> {
         .clone()
 }
 
-async fn import(app: &TestApp, s: &Session, name: &str, freq: &str, url: &str) -> String {
+async fn import(
+    app: &TestApp,
+    s: &Session,
+    name: &str,
+    freq: &str,
+    url: &str,
+    crawl_depth: u8,
+) -> String {
     let kb = body(
         app.post(
             "/api/v1/knowledge-bases",
@@ -745,7 +758,7 @@ async fn import(app: &TestApp, s: &Session, name: &str, freq: &str, url: &str) -
         .post(
             &format!("/api/v1/knowledge-bases/{kb}/documents"),
             Some(&s.access_token),
-            json!({"urls": [url], "crawl_depth": 1}),
+            json!({"urls": [url], "crawl_depth": crawl_depth}),
         )
         .await;
     assert_eq!(resp.status(), 202);
@@ -767,8 +780,8 @@ async fn daily_url_sources_re_sync_when_due_and_manual_ones_do_not() {
     })
     .await;
     let s = app.signed_up("sync@example.com").await;
-    let daily = import(&app, &s, "Daily news", "daily", &daily_url).await;
-    let manual = import(&app, &s, "Manual news", "manual", &manual_url).await;
+    let daily = import(&app, &s, "Daily news", "daily", &daily_url, 2).await;
+    let manual = import(&app, &s, "Manual news", "manual", &manual_url, 1).await;
     for kb in [&daily, &manual] {
         for _ in 0..100 {
             let docs = documents_of(&app, &s, kb).await;
@@ -779,8 +792,10 @@ async fn daily_url_sources_re_sync_when_due_and_manual_ones_do_not() {
         }
     }
 
-    // The page changes; within a few (one-second) days the scheduler re-syncs it.
-    *daily_page.lock().unwrap() = "The cafeteria now opens at seven thirty sharp.".into();
+    // The page changes and links a new page; within a few (one-second) days the scheduler
+    // crawls the imported URL again, as deep as it was imported.
+    *daily_page.lock().unwrap() =
+        "The cafeteria now opens at seven thirty sharp. <a href=\"/extra\">Breakfast</a>".into();
     let search = |kb: String, q: &'static str| {
         let (app, token) = (&app, s.access_token.clone());
         async move {
@@ -812,8 +827,24 @@ async fn daily_url_sources_re_sync_when_due_and_manual_ones_do_not() {
         !stale.to_string().contains("eight in the morning"),
         "the replaced page's old text left the index: {stale}"
     );
-    let docs = documents_of(&app, &s, &daily).await;
-    assert_eq!(docs.len(), 1, "re-sync replaces the page's document: {docs:?}");
+    let mut docs = Vec::new();
+    for _ in 0..100 {
+        docs = documents_of(&app, &s, &daily).await;
+        if docs.len() == 2 && docs.iter().all(|d| d["status"] == "indexed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut urls: Vec<&str> = docs.iter().map(|d| d["source_url"].as_str().unwrap()).collect();
+    urls.sort();
+    let extra = daily_url.replace("/news", "/extra");
+    assert_eq!(
+        urls,
+        [extra.as_str(), daily_url.as_str()],
+        "the changed page replaced, the new one added"
+    );
+    let breakfast = search(daily.clone(), "breakfast served until ten").await;
+    assert_eq!(breakfast["results"][0]["metadata"]["source_url"], extra.as_str(), "{breakfast}");
     assert!(daily_hits.load(Ordering::SeqCst) >= 2);
     let kb =
         body(app.get(&format!("/api/v1/knowledge-bases/{daily}"), Some(&s.access_token)).await)
@@ -834,7 +865,7 @@ async fn re_sync_due_ness_comes_from_stored_times_so_passes_neither_lose_nor_rep
     })
     .await;
     let s = app.signed_up("clock@example.com").await;
-    let weekly = import(&app, &s, "Weekly", "weekly", &url).await;
+    let weekly = import(&app, &s, "Weekly", "weekly", &url, 1).await;
     let kb =
         body(app.get(&format!("/api/v1/knowledge-bases/{weekly}"), Some(&s.access_token)).await)
             .await;

@@ -15,7 +15,8 @@ use crate::{Result, Store, TenantScope};
 impl Store {
     /// Knowledge bases of every workspace whose URL sources are due for a re-sync at `now`:
     /// `daily` ones `daily_ms` and `weekly` ones `weekly_ms` after their last sync (or
-    /// creation), that have at least one URL source. Oldest first, at most `limit`.
+    /// creation), that have crawl roots or at least one document from a URL. Oldest first, at
+    /// most `limit`.
     pub async fn due_url_syncs(
         &self,
         now: Millis,
@@ -27,7 +28,8 @@ impl Store {
              WHERE kb.sync_frequency IN ('daily', 'weekly')
                AND COALESCE(kb.last_synced_at, kb.created_at)
                    + CASE kb.sync_frequency WHEN 'daily' THEN $1 ELSE $2 END <= $3
-               AND EXISTS (SELECT 1 FROM documents d WHERE d.kb_id = kb.id AND d.source_url IS NOT NULL)
+               AND (kb.crawl_roots IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM documents d WHERE d.kb_id = kb.id AND d.source_url IS NOT NULL))
              ORDER BY COALESCE(kb.last_synced_at, kb.created_at), kb.id LIMIT $4"))
             .bind(daily_ms).bind(weekly_ms).bind(now).bind(limit)
             .fetch_all(pool).await)
@@ -84,16 +86,17 @@ impl Store {
         })
     }
 
-    /// Records that `kb`'s URL sources were just (re)imported: the next scheduled sync counts
-    /// from `now`.
-    pub async fn mark_url_synced(
+    /// Records an import of URLs into `kb`: its crawl roots (JSON, see
+    /// [`KnowledgeBase::crawl_roots`]) and that the next scheduled sync counts from `now`.
+    pub async fn record_url_import(
         &self,
         scope: &TenantScope,
         kb: KnowledgeBaseId,
+        crawl_roots: &str,
         now: Millis,
     ) -> Result<()> {
-        on_db!(write self, pool => sqlx::query("UPDATE knowledge_bases SET last_synced_at = $3 WHERE id = $1 AND workspace_id = $2")
-            .bind(kb.to_string()).bind(scope.workspace_id().to_string()).bind(now)
+        on_db!(write self, pool => sqlx::query("UPDATE knowledge_bases SET last_synced_at = $3, crawl_roots = $4 WHERE id = $1 AND workspace_id = $2")
+            .bind(kb.to_string()).bind(scope.workspace_id().to_string()).bind(now).bind(crawl_roots)
             .execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }

@@ -361,6 +361,14 @@ pub async fn url_syncs_fall_due_from_stored_times_and_are_claimed_once(db: &Test
             .unwrap()
             .is_none()
     );
-    db.store.mark_url_synced(&scope, daily.id, at + 5 * day).await.unwrap();
+    db.store.record_url_import(&scope, daily.id, "[]", at + 5 * day).await.unwrap();
     assert!(db.store.due_url_syncs(at + 5 * day, day, week, 10).await.unwrap().is_empty());
+    // Crawl roots alone make a base due (its pages may all have failed or been deleted).
+    let roots = r#"[{"url":"https://c.example/","hops":1}]"#;
+    let weekly = NewKnowledgeBase { sync_frequency: SyncFrequency::Weekly, ..new_kb("Roots") };
+    let weekly = db.store.create_knowledge_base(&scope, &weekly, now).await.unwrap();
+    db.store.record_url_import(&scope, weekly.id, roots, now).await.unwrap();
+    let due = db.store.due_url_syncs(now + week, day, week, 10).await.unwrap();
+    let found = due.iter().find(|k| k.id == weekly.id).expect("due by its roots");
+    assert_eq!((found.crawl_roots.as_deref(), found.last_synced_at), (Some(roots), Some(now)));
 }
