@@ -35,12 +35,12 @@ pub struct KnowledgeServices {
 }
 
 #[derive(Serialize, Deserialize)]
-struct CrawlPayload {
-    workspace_id: domain::WorkspaceId,
-    kb_id: KnowledgeBaseId,
-    urls: Vec<String>,
+pub(crate) struct CrawlPayload {
+    pub(crate) workspace_id: domain::WorkspaceId,
+    pub(crate) kb_id: KnowledgeBaseId,
+    pub(crate) urls: Vec<String>,
     /// Link hops followed from each URL (0 = only the URL itself).
-    hops: u8,
+    pub(crate) hops: u8,
 }
 
 impl KnowledgeServices {
@@ -99,12 +99,7 @@ pub struct KnowledgeBaseView {
     pub stats: KnowledgeBaseStats,
 }
 
-/// One uploaded file.
-pub struct Upload {
-    pub filename: String,
-    pub content_type: Option<String>,
-    pub bytes: Vec<u8>,
-}
+pub use crate::knowledge_upload::{StageError, StagedFile, StagedUpload, Upload};
 
 /// The result of accepting one file.
 #[derive(Debug, Clone, Serialize)]
@@ -169,6 +164,10 @@ impl App {
     /// Installs the knowledge services (once, at start).
     pub fn set_knowledge(&self, services: KnowledgeServices) {
         let _ = self.inner.knowledge.set(Arc::new(services));
+    }
+
+    pub(crate) fn knowledge_services(&self) -> Result<&Arc<KnowledgeServices>, AppError> {
+        self.knowledge()
     }
 
     fn knowledge(&self) -> Result<&Arc<KnowledgeServices>, AppError> {
@@ -297,7 +296,33 @@ impl App {
         files: Vec<Upload>,
     ) -> Result<Vec<Accepted>, AppError> {
         p.require(Permission::Upload)?;
-        let scope = p.scope();
+        self.accept_uploads(&p.scope(), kb, files).await
+    }
+
+    /// Checks the caller may upload to `kb` (it exists in their workspace), before any bytes
+    /// are received.
+    pub async fn check_upload_target(
+        &self,
+        p: &Principal,
+        kb: KnowledgeBaseId,
+    ) -> Result<(), AppError> {
+        p.require(Permission::Upload)?;
+        self.inner
+            .store
+            .get_knowledge_base(&p.scope(), kb)
+            .await
+            .map_err(AppError::from_store("knowledge base"))?;
+        Ok(())
+    }
+
+    /// [`App::upload_documents`] once the caller is authorized for `scope`.
+    pub(crate) async fn accept_uploads(
+        &self,
+        scope: &TenantScope,
+        kb: KnowledgeBaseId,
+        files: Vec<Upload>,
+    ) -> Result<Vec<Accepted>, AppError> {
+        let scope = *scope;
         self.inner
             .store
             .get_knowledge_base(&scope, kb)
@@ -310,8 +335,11 @@ impl App {
         let mut out = Vec::with_capacity(files.len());
         for file in files {
             let id = DocumentId::new();
-            let key = k
-                .save_file(p.workspace_id, id, &file.bytes)
+            let key = format!("{}/{id}", scope.workspace_id());
+            let (size, sha256, head) =
+                (file.file.size, file.file.sha256.clone(), file.file.head.clone());
+            file.file
+                .keep_as(&k.files_dir.join(&key))
                 .await
                 .map_err(|e| AppError::Internal(format!("could not store the upload: {e}")))?;
             let title = file
@@ -326,15 +354,16 @@ impl App {
                 title,
                 filename: Some(file.filename.clone()),
                 content_type: file.content_type.clone(),
-                size_bytes: file.bytes.len() as i64,
+                size_bytes: size as i64,
                 storage_key: Some(key),
+                // The uploaded bytes' SHA-256, computed while they streamed in.
+                etag: Some(sha256),
                 ..Default::default()
             };
             let document = self.inner.store.create_document(&scope, &doc, now_ms()).await?;
-            let head = &file.bytes[..file.bytes.len().min(8192)];
-            let rejected = if file.bytes.is_empty() {
+            let rejected = if size == 0 {
                 Some("the file is empty".to_owned())
-            } else if extract::detect(&file.filename, file.content_type.as_deref(), head).is_none()
+            } else if extract::detect(&file.filename, file.content_type.as_deref(), &head).is_none()
             {
                 Some(format!(
                     "unsupported file type `{}`: upload PDF, Word, PowerPoint, Excel, HTML, Markdown, text, CSV, JSON, EPUB, RST or email files",
@@ -530,7 +559,8 @@ impl App {
     ) -> Result<usize, AppError> {
         p.require(Permission::Upload)?;
         let scope = p.scope();
-        self.inner
+        let base = self
+            .inner
             .store
             .get_knowledge_base(&scope, kb)
             .await
@@ -574,6 +604,10 @@ impl App {
                 now,
             )
             .await?;
+        // Re-syncs crawl these roots again, and count from this import.
+        let roots =
+            crate::knowledge_sync::merge_roots(base.crawl_roots.as_deref(), urls, depth - 1);
+        self.inner.store.record_url_import(&scope, kb, &roots, now).await?;
         Ok(urls.len())
     }
 
@@ -588,6 +622,21 @@ impl App {
     async fn crawl_job(&self, payload: &str) -> Result<(), JobError> {
         let p: CrawlPayload =
             serde_json::from_str(payload).map_err(|e| JobError::Permanent(e.to_string()))?;
+        self.crawl_now(p.workspace_id, p.kb_id, &p.urls, p.hops).await.map(|_| ())
+    }
+
+    /// Crawls `urls` now (`hops` link levels beyond them): each fetched page becomes a
+    /// document queued for ingestion (unchanged re-synced pages are skipped), each page that
+    /// could not be fetched a `failed` document. Returns the documents recorded.
+    pub(crate) async fn crawl_now(
+        &self,
+        workspace_id: domain::WorkspaceId,
+        kb_id: KnowledgeBaseId,
+        urls: &[String],
+        hops: u8,
+    ) -> Result<Vec<DocumentId>, JobError> {
+        let p = CrawlPayload { workspace_id, kb_id, urls: urls.to_vec(), hops };
+        let mut recorded = Vec::new();
         let scope = crate::auth::job_scope(p.workspace_id);
         let store = &self.inner.store;
         let k = self.knowledge().map_err(|e| JobError::Retry(e.to_string()))?;
@@ -644,8 +693,22 @@ impl App {
                 .await
                 .map_err(|e| JobError::Retry(e.to_string()))?;
             self.enqueue_ingest(&scope, id).await.map_err(|e| JobError::Retry(e.to_string()))?;
+            recorded.push(id);
         }
         for (url, err) in report.failed {
+            let reason = format!("could not fetch {url}: {err}");
+            // A page that fails again on a re-sync keeps its one record: a failed one gets the
+            // new reason; an indexed one keeps its last good content.
+            if let Ok(Some(existing)) =
+                store.find_document_by_source_url(&scope, p.kb_id, url.as_str()).await
+            {
+                if existing.status == DocumentStatus::Failed {
+                    let _ =
+                        store.mark_document_failed(&scope, existing.id, &reason, now_ms()).await;
+                }
+                recorded.push(existing.id);
+                continue;
+            }
             let doc = NewDocument {
                 id: DocumentId::new(),
                 kb_id: p.kb_id,
@@ -654,17 +717,11 @@ impl App {
                 ..Default::default()
             };
             if let Ok(d) = store.create_document(&scope, &doc, now_ms()).await {
-                let _ = store
-                    .mark_document_failed(
-                        &scope,
-                        d.id,
-                        &format!("could not fetch {url}: {err}"),
-                        now_ms(),
-                    )
-                    .await;
+                recorded.push(d.id);
+                let _ = store.mark_document_failed(&scope, d.id, &reason, now_ms()).await;
             }
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// Search for external runtimes (`/api/internal/knowledge/{kb}/search`): the caller proved

@@ -5,6 +5,7 @@
 //! The HTTP layer turns requests into calls on [`App`] and [`AppError`]s into problem+json.
 
 mod accounts;
+mod admin;
 mod agent_keys;
 mod agents;
 pub mod auth;
@@ -15,6 +16,9 @@ mod error;
 mod key_rate;
 mod keys;
 pub mod knowledge;
+mod knowledge_console;
+mod knowledge_sync;
+mod knowledge_upload;
 mod limiter;
 pub mod mail;
 mod onboarding;
@@ -37,6 +41,8 @@ pub use chat::{ChatInput, ChatResult, ChatRun, ChatSettings, NoKnowledge, NoWebF
 pub use conversations::{ConversationDetail, to_llm_history};
 pub use error::{AppError, FieldError};
 pub use keys::{CreateKeyInput, CreatedKey};
+pub use knowledge_console::ConsoleCrawl;
+pub use knowledge_sync::SyncIntervals;
 pub use onboarding::{CompletedOnboarding, OnboardingView};
 pub use runs::to_steps;
 pub use usage::utc_day;

@@ -351,26 +351,18 @@ impl App {
         })
     }
 
-    /// Fills config settings from wizard answers (an answer named like a setting, and the
-    /// embed domain for the widget), then leaves off default capabilities whose required
-    /// settings are still missing, so completion never fails on a setting the wizard did not
-    /// ask for. Returns the capabilities left off.
+    /// Fills config settings from wizard answers — the fields the template maps to a setting
+    /// (`maps_to`), then any still-missing required setting from an answer of the same name —
+    /// and leaves off default capabilities whose required settings are still missing, so
+    /// completion never fails on a setting the wizard did not ask for. Returns the
+    /// capabilities left off.
     fn settle_config(&self, t: &Template, fields: &mut store::AgentFields) -> Vec<String> {
         let registry = self.catalog().registry();
         let mut enabled: Vec<String> =
             serde_json::from_value(fields.enabled_capabilities.clone()).unwrap_or_default();
         let answers = fields.onboarding_answers.as_object().cloned().unwrap_or_default();
-        // A required setting takes the answer of the same name, or of its wizard counterpart.
-        let answer_for = |setting: &str| -> Option<Value> {
-            if let Some(v) = answers.get(setting) {
-                return Some(v.clone());
-            }
-            match setting {
-                "allowed_domains" => answers.get("embed_domain").map(|d| json!([d])),
-                "system_prompt" => answers.get("custom_instructions").cloned(),
-                _ => None,
-            }
-        };
+        catalog::answer_mapping::apply(registry, t, &enabled, &answers, &mut fields.config);
+        let answer_for = |setting: &str| answers.get(setting).cloned();
         let mut deferred = Vec::new();
         for _ in 0..8 {
             let Err(errors) = catalog::validate_agent_config(registry, t, &enabled, &fields.config)

@@ -93,6 +93,7 @@ impl App {
         }
         let patch = WorkspacePatch {
             name: input.name.map(|n| n.trim().to_owned()),
+            plan: None,
             phone: input.phone,
             industry: input.industry,
             website: input.website,

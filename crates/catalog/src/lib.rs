@@ -7,10 +7,12 @@
 //! - [`config`]: agent configuration schemas composed from capability schemas, and validation;
 //! - [`personality`]: sliders and behaviour settings → model settings and prompt text;
 //! - [`prompt`]: strict, sandboxed rendering of system-prompt templates;
-//! - [`plan`]: plans and their limits.
+//! - [`plan`]: plans and their limits;
+//! - [`answer_mapping`]: wizard answers that fill configuration settings (`maps_to`).
 //!
 //! [`Catalog::builtin`] loads and checks everything shipped in the binary once at start.
 
+pub mod answer_mapping;
 pub mod capability;
 pub mod config;
 pub mod error;

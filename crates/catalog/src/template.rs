@@ -200,6 +200,7 @@ impl Template {
             errors.extend(e);
         }
         errors.extend(self.check_config_schema(registry));
+        errors.extend(crate::answer_mapping::check(self, registry));
         for (i, action) in self.credit_costs.keys().enumerate() {
             if action.is_empty() || !action.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
                 errors.push(FieldError::new(

@@ -71,6 +71,27 @@ pub struct KnowledgeSettings {
     /// Let URL imports reach loopback and private networks (intranets, tests). Metadata
     /// addresses stay blocked.
     pub allow_private_urls: bool,
+    /// How often the scheduler looks for knowledge bases whose URL sources are due a re-sync.
+    #[serde(default = "default_sync_check_millis")]
+    pub sync_check_millis: u64,
+    /// Seconds between re-syncs of `daily` knowledge bases.
+    #[serde(default = "default_sync_daily_secs")]
+    pub sync_daily_secs: u64,
+    /// Seconds between re-syncs of `weekly` knowledge bases.
+    #[serde(default = "default_sync_weekly_secs")]
+    pub sync_weekly_secs: u64,
+}
+
+fn default_sync_check_millis() -> u64 {
+    60_000
+}
+
+fn default_sync_daily_secs() -> u64 {
+    24 * 3600
+}
+
+fn default_sync_weekly_secs() -> u64 {
+    7 * 24 * 3600
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +188,9 @@ impl Default for Settings {
                 ingest_concurrency: 2,
                 allow_private_urls: false,
                 ingest_lease_secs: 120,
+                sync_check_millis: default_sync_check_millis(),
+                sync_daily_secs: default_sync_daily_secs(),
+                sync_weekly_secs: default_sync_weekly_secs(),
             },
             internal: InternalSettings::default(),
             llm: LlmSettings::default(),

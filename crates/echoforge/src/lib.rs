@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod eval;
+pub mod ingest;
 pub mod server;
 pub mod telemetry;
 

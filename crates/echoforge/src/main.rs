@@ -43,6 +43,33 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Knowledge bases, straight on the configured database (no server needed).
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KbCommand {
+    /// Add files (directories are walked) and web pages to a knowledge base, wait for
+    /// indexing, and print what was indexed, duplicate or failed. Exits non-zero if any failed.
+    Ingest {
+        /// The knowledge base id (`kb_…`).
+        kb: String,
+        /// Files, directories or http(s) URLs.
+        #[arg(required = true)]
+        sources: Vec<String>,
+        /// Seconds to wait for indexing before giving up (queued work stays queued).
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Link levels crawled from each URL (1 = the pages themselves, up to 3).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+        crawl_depth: u8,
+    },
 }
 
 #[derive(Subcommand)]
@@ -109,6 +136,20 @@ async fn main() -> anyhow::Result<()> {
             command: EvalCommand::Retrieval { corpus, queries, qrels, mode, top_k, embedding },
         } => echoforge::eval::retrieval(corpus, queries, qrels, &mode, top_k, &embedding).await,
         Command::Admin { command } => admin(settings, command).await,
+        Command::Kb { command: KbCommand::Ingest { kb, sources, timeout, json, crawl_depth } } => {
+            let args = echoforge::ingest::IngestArgs {
+                kb,
+                sources,
+                timeout: std::time::Duration::from_secs(timeout),
+                json,
+                crawl_depth,
+            };
+            let summary = echoforge::ingest::run(settings, args).await?;
+            if summary.has_failures() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 

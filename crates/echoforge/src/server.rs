@@ -227,9 +227,38 @@ fn spawn_workers(
             idle_poll: Duration::from_millis(200),
         },
         ingest,
-        stop,
+        stop.clone(),
     ));
+    handles.push(spawn_sync_scheduler(app, settings, stop));
     handles
+}
+
+/// Queues scheduled re-syncs of URL sources as they fall due (see `app::SyncIntervals`).
+fn spawn_sync_scheduler(
+    app: &App,
+    settings: &Settings,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    let every = Duration::from_millis(settings.knowledge.sync_check_millis.max(10));
+    let intervals = app::SyncIntervals {
+        daily: Duration::from_secs(settings.knowledge.sync_daily_secs.max(1)),
+        weekly: Duration::from_secs(settings.knowledge.sync_weekly_secs.max(1)),
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = app.schedule_url_syncs(domain::time::now_ms(), intervals).await {
+                        tracing::warn!(error = %e, "could not schedule URL re-syncs");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -1070,7 +1070,338 @@ async fn capabilities_report_availability_and_every_route_is_documented() {
         "/api/v1/agents/{id}/keys",
         "/api/v1/agents/{id}/keys/{key_id}",
         "/api/v1/agents/{id}/save-as-template",
+        "/api/v1/admin/workspaces/{id}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
+}
+
+#[tokio::test]
+async fn an_operator_upgrades_a_workspace_and_the_pro_agent_limit_applies() {
+    let app = spawn_app().await;
+    let user = app.signed_up("owner@example.com").await;
+    let t = user.access_token.as_str();
+    let ws = user.workspace_id.as_str();
+    let op = operator(&app, "op@example.com").await;
+    let admin_path = format!("/api/v1/admin/workspaces/{ws}");
+
+    // Starter: one agent, then refused on both routes.
+    create_generic(&app, t, "One").await;
+    let p = expect(
+        app.post(
+            "/api/v1/agents",
+            Some(t),
+            json!({"display_name": "Two", "template": "generic-chat"}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["code"], "plan_limit_reached");
+    expect(app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await, 403)
+        .await;
+
+    // Only operators change plans; unknown plans and workspaces are refused.
+    let p = expect(app.patch(&admin_path, Some(t), json!({"plan": "pro"})).await, 403).await;
+    assert_eq!(p["code"], "operator_required");
+    let p =
+        expect(app.patch(&admin_path, Some(&op.access_token), json!({"plan": "gold"})).await, 422)
+            .await;
+    assert_eq!(paths(&p), vec!["/plan"]);
+    let missing = format!("/api/v1/admin/workspaces/{}", domain::WorkspaceId::new());
+    expect(app.patch(&missing, Some(&op.access_token), json!({"plan": "pro"})).await, 404).await;
+    let still = expect(app.get("/api/v1/workspace", Some(t)).await, 200).await;
+    assert_eq!(still["plan"], "starter", "nothing changed by refused requests");
+
+    let w =
+        expect(app.patch(&admin_path, Some(&op.access_token), json!({"plan": "pro"})).await, 200)
+            .await;
+    assert_eq!((w["id"].as_str(), w["plan"].as_str()), (Some(ws), Some("pro")));
+    let seen = expect(app.get("/api/v1/workspace", Some(t)).await, 200).await;
+    assert_eq!(seen["plan"], "pro");
+    let audit =
+        expect(app.get("/api/v1/audit-events?action=workspace.plan_changed", Some(t)).await, 200)
+            .await;
+    let events = audit["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{audit}");
+    assert_eq!(events[0]["actor_user_id"].as_str(), Some(op.user_id.as_str()));
+    assert_eq!(events[0]["detail"]["from"], "starter");
+    assert_eq!(events[0]["detail"]["to"], "pro");
+
+    // Pro: five agents. The wizard makes the second; the API the third to fifth.
+    let session = start(&app, t, "generic-chat").await;
+    walk(&app, t, &session, None).await;
+    let done = expect(
+        app.post(&format!("/api/v1/onboarding/{session}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    assert!(done["agent"]["id"].is_string(), "{done}");
+    for name in ["Three", "Four", "Five"] {
+        create_generic(&app, t, name).await;
+    }
+    let listed = expect(app.get("/api/v1/agents", Some(t)).await, 200).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 5);
+    let p = expect(
+        app.post(
+            "/api/v1/agents",
+            Some(t),
+            json!({"display_name": "Six", "template": "generic-chat"}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["code"], "plan_limit_reached");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("pro") && detail.contains('5'), "{detail}");
+    let p = expect(
+        app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await,
+        403,
+    )
+    .await;
+    assert_eq!(p["code"], "plan_limit_reached");
+    let listed = expect(app.get("/api/v1/agents", Some(t)).await, 200).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 5, "nothing was created past the limit");
+}
+
+#[tokio::test]
+async fn routing_rules_and_integrations_are_validated_saved_with_a_revision_and_applied() {
+    let app = spawn_app().await;
+    let user = app.signed_up("routes@example.com").await;
+    let t = user.access_token.as_str();
+    let agent = create_generic(&app, t, "Router").await;
+    let id = agent["id"].as_str().unwrap();
+    let path = format!("/api/v1/agents/{id}");
+    assert_eq!(agent["integrations"], json!([]));
+
+    // Every problem is reported at once, by path; nothing is saved.
+    let p = expect(
+        app.patch(
+            &path,
+            Some(t),
+            json!({"version": 1, "routing_rules": {"rules": [
+                {"pattern": "(unclosed", "condition": "regex", "target": {"type": "fixed_answer", "text": "x"}},
+                {"pattern": "hi", "condition": "startswith", "target": {"type": "fixed_answer", "text": "x"}},
+                {"pattern": "mail", "condition": "contains", "target": {"type": "skill", "skill": "teleport:now"}},
+                {"pattern": "", "condition": "contains", "target": {"type": "workflow"}}
+            ], "fallback_to_llm": "sometimes"}, "integrations": ["gmail", "carrier-pigeon", "gmail"]}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    let mut got = paths(&p);
+    got.sort();
+    let mut want = vec![
+        "/routing_rules/rules/0/pattern",
+        "/routing_rules/rules/1/condition",
+        "/routing_rules/rules/2/target/skill",
+        "/routing_rules/rules/3/pattern",
+        "/routing_rules/rules/3/target/type",
+        "/routing_rules/fallback_to_llm",
+        "/integrations/1",
+        "/integrations/2",
+    ];
+    want.sort();
+    assert_eq!(got, want, "{p}");
+    let same = expect(app.get(&path, Some(t)).await, 200).await;
+    assert_eq!(same["version"], 1);
+
+    let rules = json!({"rules": [
+        {"pattern": "(refund|money back)", "condition": "contains",
+         "target": {"type": "fixed_answer", "text": "Refunds take 5 days."}},
+        {"pattern": "^opening hours?\\b", "condition": "regex",
+         "target": {"type": "prompt_override", "prompt": "Answer only about opening hours."}},
+        {"pattern": "human", "condition": "contains",
+         "target": {"type": "skill", "skill": "escalate_to_human"}}
+    ], "fallback_to_llm": false, "no_match_answer": "I only handle refunds."});
+    let saved = expect(
+        app.patch(
+            &path,
+            Some(t),
+            json!({"version": 1, "routing_rules": rules, "integrations": ["gmail"]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(saved["version"], 2);
+    assert_eq!(saved["integrations"], json!(["gmail"]));
+    assert_eq!(saved["routing_rules"]["rules"], rules["rules"]);
+    assert_eq!(saved["routing_rules"]["fallback_to_llm"], false);
+    assert_eq!(saved["routing_rules"]["no_match_answer"], "I only handle refunds.");
+    let revs = expect(app.get(&format!("{path}/revisions"), Some(t)).await, 200).await;
+    let latest = &revs["data"][0];
+    assert_eq!(latest["version"], 2);
+    let changed: Vec<&str> =
+        latest["changed_fields"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(changed.contains(&"routing_rules") && changed.contains(&"integrations"), "{latest}");
+
+    // The saved rules are what the agent runs (no model configured: only routing answers).
+    let r = expect(
+        app.post(&format!("{path}/chat"), Some(t), json!({"message": "I want my MONEY BACK"}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(r["message"], "Refunds take 5 days.");
+    let r = expect(
+        app.post(&format!("{path}/chat"), Some(t), json!({"message": "what's the weather"})).await,
+        200,
+    )
+    .await;
+    assert_eq!(r["message"], "I only handle refunds.");
+
+    // Export carries them; the import validates and keeps them.
+    let doc = expect(app.get(&format!("{path}/export"), Some(t)).await, 200).await;
+    assert_eq!(doc["integrations"], json!(["gmail"]));
+    let other = app.signed_up("routes2@example.com").await;
+    let imported = expect(
+        app.post("/api/v1/agents/import", Some(&other.access_token), doc.clone()).await,
+        201,
+    )
+    .await;
+    assert_eq!(imported["agent"]["routing_rules"], saved["routing_rules"]);
+    let mut bad = doc;
+    bad["routing_rules"]["rules"][0]["condition"] = json!("fuzzy");
+    let third = app.signed_up("routes3@example.com").await;
+    let p =
+        expect(app.post("/api/v1/agents/import", Some(&third.access_token), bad).await, 422).await;
+    assert_eq!(paths(&p), vec!["/routing_rules/rules/0/condition"]);
+}
+
+/// Walks a wizard answering from the field definitions, with `overrides` for named fields.
+async fn walk_with(
+    app: &TestApp,
+    token: &str,
+    session: &str,
+    kb: Option<Value>,
+    overrides: &Value,
+) -> Value {
+    for _ in 0..10 {
+        let s =
+            expect(app.get(&format!("/api/v1/onboarding/{session}"), Some(token)).await, 200).await;
+        let Some(step_id) = s["current_step"].as_str() else { return s };
+        let mut values = fill_step(&s["step"], kb.clone());
+        for (k, v) in overrides.as_object().unwrap() {
+            if values.contains_key(k) {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+        expect(
+            put(
+                app,
+                &format!("/api/v1/onboarding/{session}/steps/{step_id}"),
+                token,
+                Value::Object(values),
+            )
+            .await,
+            200,
+        )
+        .await;
+    }
+    panic!("the wizard did not end");
+}
+
+#[tokio::test]
+async fn wizard_answers_fill_the_settings_their_template_maps_them_to() {
+    let app = spawn_app().await;
+    let op = operator(&app, "op@example.com").await;
+    let t = op.access_token.as_str();
+
+    // The seeded customer-support template maps its widget answers onto widget and branding
+    // settings (declared with `maps_to` in its data).
+    let detail =
+        expect(app.get("/api/v1/templates/customer-support-agent", Some(t)).await, 200).await;
+    let mapped: Vec<(String, String)> = detail["document"]["onboarding_schema"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["sections"].as_array().unwrap().iter())
+        .flat_map(|s| s["fields"].as_array().unwrap().iter())
+        .filter_map(|f| Some((f["name"].as_str()?.to_owned(), f["maps_to"].as_str()?.to_owned())))
+        .collect();
+    assert!(mapped.contains(&("embed_domain".into(), "/allowed_domains".into())), "{mapped:?}");
+    let id = start(&app, t, "customer-support-agent").await;
+    let answers = json!({"embed_domain": "shop.example.org", "widget_position": "bottom-left",
+        "brand_color": "#112233", "greeting": "Welcome to Acme support!"});
+    walk_with(&app, t, &id, Some(json!({"mode": "create_new", "name": "Support docs"})), &answers)
+        .await;
+    let out = expect(
+        app.post(&format!("/api/v1/onboarding/{id}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    let config = &out["agent"]["config"];
+    assert_eq!(config["allowed_domains"], json!(["shop.example.org"]), "{config}");
+    assert_eq!(config["position"], "bottom-left");
+    assert_eq!(config["colors"]["primary"], "#112233");
+    assert_eq!(config["welcome_message"], "Welcome to Acme support!");
+    assert_eq!(out["deferred_capabilities"], json!([]));
+
+    // A template's own (inline) setting is a target too: topic-assistant's instructions.
+    let id = start(&app, t, "topic-assistant").await;
+    let instructions = "Explain tax rules for freelancers in plain words, with examples.";
+    walk_with(&app, t, &id, None, &json!({"custom_instructions": instructions})).await;
+    let out = expect(
+        app.post(&format!("/api/v1/onboarding/{id}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    assert_eq!(out["agent"]["config"]["system_prompt"], instructions);
+
+    // Any template can declare mappings: a workspace template maps generic-chat's `purpose`
+    // answer onto the branding welcome message, which no code knows about.
+    let mut doc =
+        expect(app.get("/api/v1/templates/generic-chat", Some(t)).await, 200).await["document"]
+            .clone();
+    doc["slug"] = json!("mapped-chat");
+    doc["name"] = json!("Mapped chat");
+    let (s, c, f) = locate(&doc, "purpose");
+    doc["onboarding_schema"]["steps"][s]["sections"][c]["fields"][f]["maps_to"] =
+        json!("/welcome_message");
+    expect(app.post("/api/v1/templates", Some(t), json!({"document": doc.clone()})).await, 201)
+        .await;
+    let id = start(&app, t, "mapped-chat").await;
+    walk_with(&app, t, &id, None, &json!({"purpose": "Answer billing questions politely"})).await;
+    let out = expect(
+        app.post(&format!("/api/v1/onboarding/{id}/complete"), Some(t), json!({})).await,
+        201,
+    )
+    .await;
+    assert_eq!(out["agent"]["config"]["welcome_message"], "Answer billing questions politely");
+
+    // A mapping must land on a setting of the template's capabilities.
+    let pointer = format!("/onboarding_schema/steps/{s}/sections/{c}/fields/{f}/maps_to");
+    for (target, code) in
+        [("/no_such_setting", "unknown_setting"), ("/sources", "setting_not_in_template")]
+    {
+        let mut bad = doc.clone();
+        bad["slug"] = json!("bad-map");
+        bad["onboarding_schema"]["steps"][s]["sections"][c]["fields"][f]["maps_to"] = json!(target);
+        let p = expect(app.post("/api/v1/templates", Some(t), json!({"document": bad})).await, 422)
+            .await;
+        let errs = p["errors"].as_array().unwrap();
+        assert!(
+            errs.iter()
+                .any(|e| e["path"].as_str().unwrap_or_default().ends_with(&pointer)
+                    && e["code"] == code),
+            "{target}: {p}"
+        );
+    }
+}
+
+/// Indices (step, section, field) of the field named `name` in a template document.
+fn locate(doc: &Value, name: &str) -> (usize, usize, usize) {
+    for (s, step) in doc["onboarding_schema"]["steps"].as_array().unwrap().iter().enumerate() {
+        for (c, sec) in step["sections"].as_array().unwrap().iter().enumerate() {
+            for (f, field) in sec["fields"].as_array().unwrap().iter().enumerate() {
+                if field["name"] == name {
+                    return (s, c, f);
+                }
+            }
+        }
+    }
+    panic!("no field {name}");
 }

@@ -52,6 +52,22 @@ async fn wait_for_status(app: &TestApp, s: &Session, kb: &str, doc: &str, want: 
     panic!("document {doc} never reached {want:?}");
 }
 
+/// Regular files under `dir`, recursively (the file store, its staging area included).
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_in(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
 const HANDBOOK: &str = "# Employee handbook\n\n## Holidays\n\nEvery employee gets twenty-eight paid holiday days per year, booked through the people team.\n\n## Expenses\n\nTravel expenses are reimbursed within fourteen days when receipts are attached.\n";
 
 #[tokio::test]
@@ -170,9 +186,22 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
     .await;
     let kb_id = kb["id"].as_str().unwrap();
 
+    // Over the limit: 413 while streaming, alone or after a good file in the same request,
+    // and nothing is left behind (no document, no staged or stored file).
     let resp = upload(&app, &a, kb_id, &[("big.txt", "text/plain", vec![b'a'; 4096])]).await;
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 413);
     assert_eq!(body(resp).await["code"], "file_too_large");
+    let resp = upload(
+        &app,
+        &a,
+        kb_id,
+        &[
+            ("small.txt", "text/plain", b"fits".to_vec()),
+            ("big.txt", "text/plain", vec![b'a'; 1025]),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 413);
     let listed = body(
         app.get(&format!("/api/v1/knowledge-bases/{kb_id}/documents"), Some(&a.access_token)).await,
     )
@@ -181,6 +210,24 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
         listed["data"].as_array().unwrap().is_empty(),
         "a refused upload leaves nothing behind"
     );
+    assert_eq!(files_in(&app.data_dir.join("files")), Vec::<String>::new());
+    // Exactly at the limit is accepted; the stored file is the bytes sent, hashed as sent.
+    let exact = vec![b'b'; 1024];
+    let resp = upload(&app, &a, kb_id, &[("exact.txt", "text/plain", exact.clone())]).await;
+    assert_eq!(resp.status(), 202);
+    let doc = body(resp).await["data"][0].clone();
+    assert_eq!(doc["size_bytes"], 1024);
+    let stored = files_in(&app.data_dir.join("files"));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(std::fs::read(&stored[0]).unwrap(), exact);
+    // Another workspace's upload is refused before any byte is received or stored.
+    let resp = upload(&app, &b, kb_id, &[("intruder.txt", "text/plain", b"x".to_vec())]).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(files_in(&app.data_dir.join("files")), stored);
+    {
+        use sha2::Digest;
+        assert_eq!(doc["etag"].as_str(), Some(hex::encode(sha2::Sha256::digest(&exact)).as_str()));
+    }
 
     for (method, path) in [
         ("GET", format!("/api/v1/knowledge-bases/{kb_id}")),
@@ -641,4 +688,221 @@ async fn killing_the_server_mid_ingestion_loses_and_duplicates_nothing() {
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A one-page site whose text can be changed, counting the page's fetches.
+async fn changing_site(
+    text: &str,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let page = Arc::new(Mutex::new(text.to_owned()));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (p, h) = (page.clone(), hits.clone());
+    let app = axum::Router::new().route(
+        "/news",
+        axum::routing::get(move || {
+            let (p, h) = (p.clone(), h.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                let body = p.lock().unwrap().clone();
+                axum::response::Html(format!(
+                    "<html><head><title>News</title></head><body><main><h1>News</h1><p>{body}</p></main></body></html>"
+                ))
+            }
+        }),
+    )
+    .route(
+        "/extra",
+        axum::routing::get(|| async {
+            axum::response::Html("<html><head><title>Breakfast</title></head><body><main><h1>Breakfast</h1><p>Breakfast is served until ten o'clock on weekdays.</p></main></body></html>")
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/news"), page, hits)
+}
+
+async fn documents_of(app: &TestApp, s: &Session, kb: &str) -> Vec<Value> {
+    body(app.get(&format!("/api/v1/knowledge-bases/{kb}/documents"), Some(&s.access_token)).await)
+        .await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn import(
+    app: &TestApp,
+    s: &Session,
+    name: &str,
+    freq: &str,
+    url: &str,
+    crawl_depth: u8,
+) -> String {
+    let kb = body(
+        app.post(
+            "/api/v1/knowledge-bases",
+            Some(&s.access_token),
+            json!({"name": name, "sync_frequency": freq}),
+        )
+        .await,
+    )
+    .await;
+    let kb = kb["id"].as_str().unwrap().to_owned();
+    let resp = app
+        .post(
+            &format!("/api/v1/knowledge-bases/{kb}/documents"),
+            Some(&s.access_token),
+            json!({"urls": [url], "crawl_depth": crawl_depth}),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    kb
+}
+
+#[tokio::test]
+async fn daily_url_sources_re_sync_when_due_and_manual_ones_do_not() {
+    use std::sync::atomic::Ordering;
+    let (daily_url, daily_page, daily_hits) =
+        changing_site("The cafeteria opens at eight in the morning.").await;
+    let (manual_url, _manual_page, manual_hits) =
+        changing_site("The library opens at nine in the morning.").await;
+    let app = testkit::spawn_app_with(testkit::Options {
+        allow_private_urls: true,
+        sync_daily_secs: Some(1),
+        sync_check_millis: Some(100),
+        ..Default::default()
+    })
+    .await;
+    let s = app.signed_up("sync@example.com").await;
+    let daily = import(&app, &s, "Daily news", "daily", &daily_url, 2).await;
+    let manual = import(&app, &s, "Manual news", "manual", &manual_url, 1).await;
+    for kb in [&daily, &manual] {
+        for _ in 0..100 {
+            let docs = documents_of(&app, &s, kb).await;
+            if docs.len() == 1 && docs[0]["status"] == "indexed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // The page changes and links a new page; within a few (one-second) days the scheduler
+    // crawls the imported URL again, as deep as it was imported.
+    *daily_page.lock().unwrap() =
+        "The cafeteria now opens at seven thirty sharp. <a href=\"/extra\">Breakfast</a>".into();
+    let search = |kb: String, q: &'static str| {
+        let (app, token) = (&app, s.access_token.clone());
+        async move {
+            body(
+                app.post(
+                    &format!("/api/v1/knowledge-bases/{kb}/search"),
+                    Some(&token),
+                    json!({"query": q, "mode": "lexical"}),
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        found = search(daily.clone(), "seven thirty sharp").await;
+        if found["results"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        found["results"][0]["content"].as_str().unwrap_or("").contains("seven thirty"),
+        "{found}"
+    );
+    let stale = search(daily.clone(), "eight in the morning").await;
+    assert!(
+        !stale.to_string().contains("eight in the morning"),
+        "the replaced page's old text left the index: {stale}"
+    );
+    let mut docs = Vec::new();
+    for _ in 0..100 {
+        docs = documents_of(&app, &s, &daily).await;
+        if docs.len() == 2 && docs.iter().all(|d| d["status"] == "indexed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut urls: Vec<&str> = docs.iter().map(|d| d["source_url"].as_str().unwrap()).collect();
+    urls.sort();
+    let extra = daily_url.replace("/news", "/extra");
+    assert_eq!(
+        urls,
+        [extra.as_str(), daily_url.as_str()],
+        "the changed page replaced, the new one added"
+    );
+    let breakfast = search(daily.clone(), "breakfast served until ten").await;
+    assert_eq!(breakfast["results"][0]["metadata"]["source_url"], extra.as_str(), "{breakfast}");
+    assert!(daily_hits.load(Ordering::SeqCst) >= 2);
+    let kb =
+        body(app.get(&format!("/api/v1/knowledge-bases/{daily}"), Some(&s.access_token)).await)
+            .await;
+    assert!(kb["last_synced_at"].as_i64().is_some(), "{kb}");
+    // The manual base was fetched once, at import, and never again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(manual_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn re_sync_due_ness_comes_from_stored_times_so_passes_neither_lose_nor_repeat() {
+    let (url, _page, _hits) = changing_site("Opening hours are nine to five.").await;
+    // The server's own scheduler uses the default intervals; this test drives the clock.
+    let app = testkit::spawn_app_with(testkit::Options {
+        allow_private_urls: true,
+        ..Default::default()
+    })
+    .await;
+    let s = app.signed_up("clock@example.com").await;
+    let weekly = import(&app, &s, "Weekly", "weekly", &url, 1).await;
+    let kb =
+        body(app.get(&format!("/api/v1/knowledge-bases/{weekly}"), Some(&s.access_token)).await)
+            .await;
+    let synced = kb["last_synced_at"].as_i64().expect("the import counts as a sync");
+    for _ in 0..100 {
+        if !documents_of(&app, &s, &weekly).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let day = 24 * 3600 * 1000;
+    let intervals = app::SyncIntervals::default();
+    // Not due within the week; due after it, exactly once however often the scheduler runs
+    // (concurrent passes, or a fresh process reading the same database, see the same row).
+    assert_eq!(app.app.schedule_url_syncs(synced + 6 * day, intervals).await.unwrap(), 0);
+    let at = synced + 7 * day;
+    let (a, b) = tokio::join!(
+        app.app.schedule_url_syncs(at, intervals),
+        app.app.schedule_url_syncs(at, intervals)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "one sync is queued, not two");
+    assert_eq!(app.app.schedule_url_syncs(at + day, intervals).await.unwrap(), 0);
+    let kb =
+        body(app.get(&format!("/api/v1/knowledge-bases/{weekly}"), Some(&s.access_token)).await)
+            .await;
+    assert_eq!(kb["last_synced_at"].as_i64(), Some(at), "the claim moved the stored time");
+    assert_eq!(app.app.schedule_url_syncs(at + 7 * day, intervals).await.unwrap(), 1);
+    // A knowledge base without URL sources is never due.
+    let empty = body(
+        app.post(
+            "/api/v1/knowledge-bases",
+            Some(&s.access_token),
+            json!({"name": "No URLs", "sync_frequency": "daily"}),
+        )
+        .await,
+    )
+    .await;
+    assert!(empty["id"].is_string());
+    assert_eq!(app.app.schedule_url_syncs(at + 30 * day, intervals).await.unwrap(), 1);
 }

@@ -72,6 +72,7 @@ pub struct AppState {
         (name = "conversations", description = "Conversations, messages and pending actions"),
         (name = "runs", description = "Run traces with their steps"),
         (name = "widget", description = "The embeddable chat widget's public endpoints"),
+        (name = "admin", description = "Platform-operator tasks on any workspace"),
     )
 )]
 struct ApiDoc;
@@ -112,6 +113,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::conversations::router())
         .merge(routes::runs::router())
         .merge(routes::widget::router())
+        .merge(routes::admin::router())
         .split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     let state = AppState { app, metrics, openapi, max_upload_bytes: config.max_upload_bytes };

@@ -28,6 +28,12 @@ pub struct KnowledgeBase {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub last_indexed_at: Option<Millis>,
+    /// When the URL sources' last re-sync was queued (or they were last imported).
+    pub last_synced_at: Option<Millis>,
+    /// The imported URLs and link levels followed from each (JSON `[{"url", "hops"}]`), which
+    /// re-syncs crawl again; the app reads and writes it.
+    #[serde(skip)]
+    pub crawl_roots: Option<String>,
 }
 
 /// A knowledge base to create.
@@ -122,9 +128,10 @@ pub struct DocumentIndexed {
 
 macro_rules! kb_columns {
     () => {
-        "id, workspace_id, name, description, chunk_size, chunk_overlap, embedding, sync_frequency, created_at, updated_at, last_indexed_at"
+        "id, workspace_id, name, description, chunk_size, chunk_overlap, embedding, sync_frequency, created_at, updated_at, last_indexed_at, last_synced_at, crawl_roots"
     };
 }
+pub(crate) use kb_columns;
 macro_rules! doc_columns {
     () => {
         "id, workspace_id, kb_id, title, filename, content_type, size_bytes, source_url, storage_key, content_sha256, status, error, chunk_count, etag, last_modified, created_at, updated_at, indexed_at"

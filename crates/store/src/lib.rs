@@ -25,6 +25,7 @@ mod knowledge;
 mod onboarding;
 mod runs;
 mod templates;
+mod url_sync;
 mod usage;
 
 pub use accounts::{EmailPurpose, NewUser, RefreshOutcome, Session, User};

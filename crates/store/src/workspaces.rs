@@ -31,10 +31,12 @@ pub struct NewWorkspace {
     pub plan: String,
 }
 
-/// A change to a workspace's profile: `Some(None)` clears an optional field.
+/// A change to a workspace: `Some(None)` clears an optional field. `plan` is set by operators
+/// only (the app decides who may).
 #[derive(Debug, Clone, Default)]
 pub struct WorkspacePatch {
     pub name: Option<String>,
+    pub plan: Option<String>,
     pub phone: Option<Option<String>>,
     pub industry: Option<Option<String>>,
     pub website: Option<Option<String>>,
@@ -116,7 +118,8 @@ impl Store {
                 industry = CASE WHEN $5 THEN $6 ELSE industry END,
                 website = CASE WHEN $7 THEN $8 ELSE website END,
                 logo_url = CASE WHEN $9 THEN $10 ELSE logo_url END,
-                updated_at = $11
+                updated_at = $11,
+                plan = COALESCE($12, plan)
              WHERE id = $1 RETURNING ", workspace_columns!()))
             .bind(scope.workspace_id().to_string())
             .bind(patch.name.as_deref())
@@ -125,6 +128,7 @@ impl Store {
             .bind(flag(&patch.website)).bind(val(&patch.website))
             .bind(flag(&patch.logo_url)).bind(val(&patch.logo_url))
             .bind(now)
+            .bind(patch.plan.as_deref())
             .fetch_optional(pool)
             .await)?
         .ok_or(StoreError::NotFound)

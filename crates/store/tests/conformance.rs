@@ -212,6 +212,16 @@ async fn workspace_profile_patches_set_and_clear_fields(db: &TestDb) {
         (w.name.as_str(), w.phone.as_deref(), w.website.as_deref()),
         ("Acme", None, Some("https://acme.test"))
     );
+    let w = db
+        .store
+        .update_workspace(
+            &scope,
+            &WorkspacePatch { plan: Some("pro".into()), ..Default::default() },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((w.plan.as_str(), w.name.as_str()), ("pro", "Acme"), "the plan changes alone");
 }
 
 async fn the_last_owner_can_be_neither_demoted_nor_removed(db: &TestDb) {

@@ -56,6 +56,7 @@ conformance!(
     knowledge_bases_crud_and_stats,
     documents_move_through_ingestion_and_deduplicate,
     knowledge_is_invisible_to_other_workspaces,
+    url_syncs_fall_due_from_stored_times_and_are_claimed_once,
     conversations_list_by_activity_and_soft_delete,
     messages_append_in_order_and_page,
     conversations_are_invisible_to_other_workspaces,

@@ -36,6 +36,10 @@ pub struct Options {
     /// An OpenAI-compatible base URL (e.g. `fakellm::FakeLlm::base_url`) for the chat model;
     /// without it the server has no model (the environment's `OPENAI_*` are ignored).
     pub llm_base_url: Option<String>,
+    /// Seconds between re-syncs of `daily` knowledge bases (default a day).
+    pub sync_daily_secs: Option<u64>,
+    /// How often the re-sync scheduler looks for due knowledge bases (default a minute).
+    pub sync_check_millis: Option<u64>,
 }
 
 /// Starts a server with default options.
@@ -55,6 +59,12 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.internal.service_secret = opts.service_secret.map(Into::into);
     if let Some(n) = opts.max_upload_bytes {
         settings.knowledge.max_upload_bytes = n;
+    }
+    if let Some(n) = opts.sync_daily_secs {
+        settings.knowledge.sync_daily_secs = n;
+    }
+    if let Some(n) = opts.sync_check_millis {
+        settings.knowledge.sync_check_millis = n;
     }
     match opts.llm_base_url {
         Some(url) => {

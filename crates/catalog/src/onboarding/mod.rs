@@ -147,6 +147,10 @@ pub struct Field {
     pub hide_if: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_if: Option<Condition>,
+    /// The agent-configuration setting this answer fills, as a JSON pointer
+    /// (`/allowed_domains`, `/colors/primary`); see [`crate::answer_mapping`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maps_to: Option<String>,
 }
 
 /// The 20 field types of hub seed §3.3 "Supported Field Types", exactly.

@@ -18,9 +18,12 @@ use crate::routes::double_option;
 
 /// The routes; uploads get `max_upload_bytes` as their body limit.
 pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
-    let uploads = OpenApiRouter::new()
-        .routes(routes!(upload_documents, list_documents))
-        .layer(axum::extract::DefaultBodyLimit::max(max_upload_bytes.saturating_add(64 * 1024)));
+    let uploads = OpenApiRouter::new().routes(routes!(upload_documents, list_documents)).layer(
+        axum::extract::DefaultBodyLimit::max(
+            // Several files per request; each is also held to the limit while it streams.
+            max_upload_bytes.saturating_mul(10).saturating_add(64 * 1024),
+        ),
+    );
     OpenApiRouter::new()
         .routes(routes!(create_kb, list_kbs))
         .routes(routes!(get_kb, update_kb, delete_kb))
@@ -202,7 +205,7 @@ async fn accept_documents(
     let form = <Multipart as axum::extract::FromRequest<AppState>>::from_request(req, &s)
         .await
         .map_err(|e| ApiError::bad_request("malformed_multipart", e.body_text()).into_response())?;
-    upload_files(s, p, kb, form).await.map_err(IntoResponse::into_response)
+    upload_files(s, p, kb, form).await
 }
 
 async fn upload_files(
@@ -210,15 +213,14 @@ async fn upload_files(
     p: app::Principal,
     kb: String,
     mut form: Multipart,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let kb = kb_id(&kb)?;
+) -> Result<(StatusCode, Json<Value>), axum::response::Response> {
+    use axum::response::IntoResponse;
+    let kb = kb_id(&kb).map_err(IntoResponse::into_response)?;
     let limit = s.max_upload_bytes;
-    let too_large = || {
-        ApiError(app::AppError::BadRequest {
-            code: "file_too_large",
-            message: format!("each file may be at most {} MiB", limit / (1024 * 1024)),
-        })
-    };
+    // Nothing is received for a caller who may not upload here.
+    s.app.check_upload_target(&p, kb).await.map_err(|e| ApiError(e).into_response())?;
+    // Each file streams to a staging file (hashed and measured on the way); one over the
+    // limit ends the request with 413 and every staged file of it is removed on drop.
     let mut files = Vec::new();
     while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(e, limit))? {
         let Some(filename) =
@@ -227,16 +229,16 @@ async fn upload_files(
             continue;
         };
         let content_type = field.content_type().map(str::to_owned);
-        let mut bytes = Vec::new();
+        let mut staged =
+            s.app.begin_upload(limit as u64).await.map_err(|e| ApiError(e).into_response())?;
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
+            staged.write(&chunk).await.map_err(|e| stage_error(e, limit))?;
         }
-        files.push(Upload { filename, content_type, bytes });
+        let file = staged.finish().await.map_err(|e| stage_error(e, limit))?;
+        files.push(Upload { filename, content_type, file });
     }
-    let accepted = s.app.upload_documents(&p, kb, files).await?;
+    let accepted =
+        s.app.upload_documents(&p, kb, files).await.map_err(|e| ApiError(e).into_response())?;
     let data: Vec<Value> = accepted
         .into_iter()
         .map(|a| {
@@ -248,14 +250,34 @@ async fn upload_files(
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "data": data }))))
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
+fn too_large(limit: usize) -> axum::response::Response {
+    crate::error::problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "file_too_large",
+        format!("each file may be at most {} bytes ({} MiB)", limit, limit / (1024 * 1024)),
+        Vec::new(),
+    )
+}
+
+fn stage_error(e: app::knowledge::StageError, limit: usize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match e {
+        app::knowledge::StageError::TooLarge { .. } => too_large(limit),
+        app::knowledge::StageError::Io(e) => {
+            ApiError(app::AppError::Internal(format!("staging an upload: {e}"))).into_response()
+        }
+    }
+}
+
+fn multipart_error(
+    e: axum::extract::multipart::MultipartError,
+    limit: usize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError(app::AppError::BadRequest {
-            code: "file_too_large",
-            message: format!("the upload is larger than {} MiB", limit / (1024 * 1024)),
-        })
+        too_large(limit)
     } else {
-        ApiError::bad_request("malformed_multipart", e.body_text())
+        ApiError::bad_request("malformed_multipart", e.body_text()).into_response()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Route handlers, one module per API area.
 
+pub mod admin;
 pub mod agents;
 pub mod audit;
 pub mod auth;

@@ -303,3 +303,72 @@ pub async fn knowledge_is_invisible_to_other_workspaces(db: &TestDb) {
         "untouched"
     );
 }
+
+pub async fn url_syncs_fall_due_from_stored_times_and_are_claimed_once(db: &TestDb) {
+    let (_, scope) = workspace(db, "sync@example.com").await;
+    let ws = scope.workspace_id();
+    let now = now_ms();
+    let (day, week) = (86_400_000, 7 * 86_400_000);
+    let daily = NewKnowledgeBase { sync_frequency: SyncFrequency::Daily, ..new_kb("Daily") };
+    let daily = db.store.create_knowledge_base(&scope, &daily, now).await.unwrap();
+    let manual = db.store.create_knowledge_base(&scope, &new_kb("Manual"), now).await.unwrap();
+    let empty = NewKnowledgeBase { sync_frequency: SyncFrequency::Daily, ..new_kb("No URLs") };
+    db.store.create_knowledge_base(&scope, &empty, now).await.unwrap();
+    for (kb, url) in [
+        (daily.id, "https://a.example/1"),
+        (daily.id, "https://a.example/2"),
+        (daily.id, "https://a.example/1"),
+        (manual.id, "https://b.example/"),
+    ] {
+        let doc = NewDocument { source_url: Some(url.into()), ..new_doc(kb, "page") };
+        db.store.create_document(&scope, &doc, now).await.unwrap();
+    }
+    assert_eq!(
+        db.store.url_sources(&scope, daily.id, 10).await.unwrap(),
+        ["https://a.example/1", "https://a.example/2"]
+    );
+    // Never synced: due a day after creation; manual bases and bases without URLs never.
+    assert!(db.store.due_url_syncs(now + day - 1, day, week, 10).await.unwrap().is_empty());
+    let due = db.store.due_url_syncs(now + day, day, week, 10).await.unwrap();
+    let ids: Vec<_> = due.iter().map(|k| k.id).collect();
+    assert_eq!(ids, [daily.id]);
+    assert_eq!(due[0].last_synced_at, None);
+    let job = NewJob {
+        queue: "ingest".into(),
+        kind: "kb.crawl".into(),
+        payload: serde_json::json!({}),
+        workspace_id: Some(ws.to_string()),
+        max_attempts: 2,
+        run_at: now + day,
+    };
+    // A claim against a stale reading loses; the first claim wins and queues its job.
+    let at = now + day;
+    assert!(db.store.claim_url_sync(&scope, daily.id, Some(1), &job, at).await.unwrap().is_none());
+    let won = db.store.claim_url_sync(&scope, daily.id, None, &job, at).await.unwrap();
+    let job_id = won.expect("the first claim wins");
+    assert_eq!(db.store.get_job(job_id).await.unwrap().kind, "kb.crawl");
+    assert!(db.store.claim_url_sync(&scope, daily.id, None, &job, at).await.unwrap().is_none());
+    assert_eq!(db.store.count_jobs("ingest", JobStatus::Queued).await.unwrap(), 1);
+    assert!(db.store.due_url_syncs(at + day - 1, day, week, 10).await.unwrap().is_empty());
+    let due = db.store.due_url_syncs(at + day, day, week, 10).await.unwrap();
+    assert_eq!(due[0].last_synced_at, Some(at));
+    // Another tenant cannot claim it.
+    let (_, other) = workspace(db, "other-sync@example.com").await;
+    assert!(
+        db.store
+            .claim_url_sync(&other, daily.id, Some(at), &job, at + day)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    db.store.record_url_import(&scope, daily.id, "[]", at + 5 * day).await.unwrap();
+    assert!(db.store.due_url_syncs(at + 5 * day, day, week, 10).await.unwrap().is_empty());
+    // Crawl roots alone make a base due (its pages may all have failed or been deleted).
+    let roots = r#"[{"url":"https://c.example/","hops":1}]"#;
+    let weekly = NewKnowledgeBase { sync_frequency: SyncFrequency::Weekly, ..new_kb("Roots") };
+    let weekly = db.store.create_knowledge_base(&scope, &weekly, now).await.unwrap();
+    db.store.record_url_import(&scope, weekly.id, roots, now).await.unwrap();
+    let due = db.store.due_url_syncs(now + week, day, week, 10).await.unwrap();
+    let found = due.iter().find(|k| k.id == weekly.id).expect("due by its roots");
+    assert_eq!((found.crawl_roots.as_deref(), found.last_synced_at), (Some(roots), Some(now)));
+}
