@@ -283,3 +283,52 @@ async fn onboarding_pages_render_the_templates_conditional_fields() {
     assert!(html.contains("data-onboarding-complete"), "ready to create");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn with_a_model_the_need_is_turned_into_a_suggested_template() {
+    use fakellm::{FakeLlm, Reply};
+    let fake = FakeLlm::start().await;
+    let app = testkit::spawn_app_with(testkit::Options {
+        llm_base_url: Some(fake.base_url.clone()),
+        ..Default::default()
+    })
+    .await;
+    let s = app.signed_up("need@example.com").await;
+    let cookie = web_login(&app, &s).await;
+    fake.push(Reply::text(
+        "Here you go:\n```json\n{\"template\": \"sales-assistant\", \"capabilities\": [\"send_emails\", \"teleport\"], \"knowledge\": \"price lists and case studies\", \"reason\": \"it follows up with leads\"}\n```",
+    ));
+    let (status, html) = page(&app, &cookie, "/team/new?q=chase+our+leads+after+trade+fairs").await;
+    assert_eq!(status, 200);
+    let first = html.find("data-template=\"").unwrap();
+    assert!(
+        html[first..].starts_with("data-template=\"sales-assistant\""),
+        "the model's choice first"
+    );
+    assert!(html.contains("data-source=\"model\""));
+    assert!(
+        html.contains("it follows up with leads") && html.contains("price lists and case studies")
+    );
+    assert!(
+        html.contains("send emails") && !html.contains("teleport"),
+        "only the template's capabilities"
+    );
+    let asked = fake.requests();
+    assert!(
+        asked.last().unwrap().body.to_string().contains("chase our leads"),
+        "the model saw the need"
+    );
+
+    // A model answer that names no real template falls back to keywords.
+    fake.push(Reply::text("{\"template\": \"astronaut\"}"));
+    let (_, html) =
+        page(&app, &cookie, "/team/new?q=answer+employee+questions+from+our+knowledge+base").await;
+    assert!(
+        html.contains("data-source=\"keywords\""),
+        "{}",
+        &html[html.find("<main").unwrap()..][..1500]
+    );
+    let first = html.find("data-template=\"").unwrap();
+    assert!(html[first..].starts_with("data-template=\"knowledge-assistant\""));
+    app.stop().await;
+}

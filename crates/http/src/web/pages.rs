@@ -35,10 +35,19 @@ pub fn router() -> Router<AppState> {
         .route("/studio/runs/{id}", get(studio_run))
 }
 
-type PageResult = Result<Response, Response>;
+type PageResult = Result<Response, WebError>;
 
-fn page<T>(r: Result<T, AppError>) -> Result<T, Response> {
-    r.map_err(error_page)
+/// A use-case error shown as a page.
+struct WebError(AppError);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        error_page(self.0)
+    }
+}
+
+fn page<T>(r: Result<T, AppError>) -> Result<T, WebError> {
+    r.map_err(WebError)
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
@@ -111,59 +120,6 @@ struct NeedQuery {
     q: Option<String>,
 }
 
-/// Ranks templates by how many words of the need appear in their name, role, description,
-/// category and capabilities (the fallback when no model is configured).
-fn keyword_rank(templates: &[app::TemplateView], need: &str) -> Vec<(String, usize)> {
-    let words: Vec<String> = need
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 2)
-        .map(|w| w.to_lowercase())
-        .filter(|w| !STOP.contains(&w.as_str()))
-        .collect();
-    let mut ranked: Vec<(String, usize)> = templates
-        .iter()
-        .map(|t| {
-            let hay = format!(
-                "{} {} {} {} {}",
-                t.name,
-                t.role.as_deref().unwrap_or(""),
-                t.description,
-                t.category,
-                t.capabilities.join(" ")
-            )
-            .to_lowercase();
-            // A crude stem (the first six letters) lets "documentation" find "documents".
-            let score = words
-                .iter()
-                .filter(|w| hay.contains(&w[..w.char_indices().nth(6).map_or(w.len(), |(i, _)| i)]))
-                .count();
-            (t.slug.clone(), score)
-        })
-        .filter(|(_, s)| *s > 0)
-        .collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
-    ranked
-}
-
-const STOP: &[&str] = &[
-    "the",
-    "and",
-    "for",
-    "our",
-    "with",
-    "that",
-    "this",
-    "who",
-    "can",
-    "help",
-    "need",
-    "want",
-    "someone",
-    "something",
-    "answer",
-    "questions",
-];
-
 async fn team_new(
     State(state): State<AppState>,
     user: WebUser,
@@ -173,12 +129,15 @@ async fn team_new(
     let templates = page(state.app.templates(p, None, None).await)?;
     let capabilities = page(state.app.capabilities(p).await)?;
     let need = q.q.unwrap_or_default();
-    let suggested =
-        if need.trim().is_empty() { Vec::new() } else { keyword_rank(&templates, &need) };
+    let suggestion = if need.trim().is_empty() {
+        None
+    } else {
+        Some(page(state.app.suggest_templates(p, &need).await)?)
+    };
+    let suggested: Vec<String> =
+        suggestion.as_ref().map(|s| s.templates.clone()).unwrap_or_default();
     let mut templates = templates;
-    templates.sort_by_key(|t| {
-        suggested.iter().position(|(slug, _)| *slug == t.slug).unwrap_or(usize::MAX)
-    });
+    templates.sort_by_key(|t| suggested.iter().position(|s| *s == t.slug).unwrap_or(usize::MAX));
     let tools: Vec<&str> = {
         let mut t: Vec<&str> =
             capabilities.iter().flat_map(|c| c.requires.iter().map(String::as_str)).collect();
@@ -193,7 +152,8 @@ async fn team_new(
             json!({
                 "templates": to_json(&templates),
                 "need": need,
-                "suggested": suggested.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+                "suggested": suggested,
+                "suggestion": suggestion.as_ref().map(to_json),
                 "tools": tools,
             }),
         ),
@@ -207,7 +167,7 @@ async fn onboarding(
 ) -> PageResult {
     let p = &user.principal;
     let id = domain::OnboardingId::parse(&id)
-        .map_err(|_| error_page(AppError::NotFound { what: "onboarding session" }))?;
+        .map_err(|_| WebError(AppError::NotFound { what: "onboarding session" }))?;
     let session = page(state.app.onboarding(p, id).await)?;
     let template = page(state.app.template(p, &session.template).await)?;
     let kbs = if session.step.as_ref().is_some_and(|s| s.knowledge_base.is_some()) {
@@ -224,9 +184,9 @@ async fn onboarding(
     ))
 }
 
-async fn agent_of(state: &AppState, p: &Principal, id: &str) -> Result<app::AgentView, Response> {
+async fn agent_of(state: &AppState, p: &Principal, id: &str) -> Result<app::AgentView, WebError> {
     let id =
-        domain::AgentId::parse(id).map_err(|_| error_page(AppError::NotFound { what: "agent" }))?;
+        domain::AgentId::parse(id).map_err(|_| WebError(AppError::NotFound { what: "agent" }))?;
     page(state.app.agent(p, id).await)
 }
 
@@ -308,13 +268,13 @@ async fn chat(
     }
     let current = match q.c.as_deref().map(domain::ConversationId::parse) {
         Some(Ok(id)) => Some(page(state.app.conversation(p, id).await)?),
-        Some(Err(_)) => return Err(error_page(AppError::NotFound { what: "conversation" })),
+        Some(Err(_)) => return Err(WebError(AppError::NotFound { what: "conversation" })),
         None => None,
     };
     if let Some(c) = &current
         && c.conversation.agent_id.to_string() != agent.id
     {
-        return Err(error_page(AppError::NotFound { what: "conversation" }));
+        return Err(WebError(AppError::NotFound { what: "conversation" }));
     }
     Ok(render(
         "chat.html",
@@ -346,7 +306,7 @@ async fn knowledge_base(
 ) -> PageResult {
     let p = &user.principal;
     let kb_id = domain::KnowledgeBaseId::parse(&id)
-        .map_err(|_| error_page(AppError::NotFound { what: "knowledge base" }))?;
+        .map_err(|_| WebError(AppError::NotFound { what: "knowledge base" }))?;
     let kb = page(state.app.knowledge_base(p, kb_id).await)?;
     let docs = page(state.app.documents(p, kb_id, None, None, Some(200)).await)?;
     Ok(render(
@@ -398,7 +358,7 @@ async fn studio(
         "audit" => to_json(&page(state.app.audit_events(p, None, None, Some(100)).await)?.data),
         "knowledge" => to_json(&page(state.app.knowledge_bases(p, None, Some(100)).await)?.data),
         "api" => to_json(&page(state.app.agents(p, None, Some(100)).await)?.data),
-        _ => return Err(error_page(AppError::NotFound { what: "page" })),
+        _ => return Err(WebError(AppError::NotFound { what: "page" })),
     };
     Ok(render("studio.html", user.ctx("studio", json!({"tab": tab, "data": data}))))
 }
@@ -411,7 +371,7 @@ async fn studio_agent(
     let p = &user.principal;
     let agent = agent_of(&state, p, &id).await?;
     let agent_id = domain::AgentId::parse(&agent.id)
-        .map_err(|_| error_page(AppError::NotFound { what: "agent" }))?;
+        .map_err(|_| WebError(AppError::NotFound { what: "agent" }))?;
     let revisions = page(state.app.agent_revisions(p, agent_id, None, Some(50)).await)?;
     let keys = page(state.app.agent_keys(p, agent_id).await)?;
     let editable = json!({
@@ -451,7 +411,7 @@ async fn studio_run(
     Path(id): Path<String>,
 ) -> PageResult {
     let run_id =
-        domain::RunId::parse(&id).map_err(|_| error_page(AppError::NotFound { what: "run" }))?;
+        domain::RunId::parse(&id).map_err(|_| WebError(AppError::NotFound { what: "run" }))?;
     let run = page(state.app.run(&user.principal, run_id).await)?;
     Ok(render("run.html", user.ctx("studio", json!({"run": to_json(&run)}))))
 }
