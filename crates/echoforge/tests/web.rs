@@ -332,3 +332,68 @@ async fn with_a_model_the_need_is_turned_into_a_suggested_template() {
     assert!(html[first..].starts_with("data-template=\"knowledge-assistant\""));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_invite_is_accepted_from_its_page_and_the_workspace_can_be_switched() {
+    let app = spawn_app().await;
+    let alice = app.signed_up("owner@example.com").await;
+    let bob = app.signed_up("guest@example.com").await;
+    let resp = app
+        .post(
+            "/api/v1/workspace/invites",
+            Some(&alice.access_token),
+            json!({"email": "guest@example.com", "role": "member"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let mail = app.wait_for_mail("guest@example.com", "invite").await;
+    let mail = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let at = mail.find("/invites/").expect("an invite link");
+    let path: String = mail[at..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+    let bob_cookie = web_login(&app, &bob).await;
+    let (status, html) = page(&app, &bob_cookie, &path).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Accept invitation"), "{html}");
+    let csrf = csrf_of(&html);
+    let resp = client()
+        .post(app.url(&format!("/api{}/accept", path.replacen("/invites", "/v1/invites", 1))))
+        .header("cookie", &bob_cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    let (_, html) = page(&app, &bob_cookie, "/team").await;
+    assert!(html.contains("data-workspace-switch"), "two workspaces: a switcher");
+    // Switch to Alice's workspace: pages now show it; a workspace Bob is not in is refused.
+    let resp = client()
+        .post(app.url("/web/workspace"))
+        .header("cookie", &bob_cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"workspace_id": alice.workspace_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let ws_cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let both = format!("{bob_cookie}; {ws_cookie}");
+    let (_, html) = page(&app, &both, "/settings").await;
+    assert!(html.contains("owner@example.com"), "Alice's workspace members are shown");
+    let resp = client()
+        .post(app.url("/web/workspace"))
+        .header("cookie", &bob_cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"workspace_id": "ws_01a2020200000000000000000000000"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    app.stop().await;
+}
