@@ -221,6 +221,25 @@ await check('settings: invite shows field errors then succeeds', async () => {
   await shot(page, 'settings');
 });
 
+await check('member settings: turning the website bubble on asks for its domains, then saves', async () => {
+  await page.goto(url(`/team/${agentId}`));
+  const section = page.locator('[data-needs-capability="widget"]');
+  assert(await section.isHidden(), 'the bubble settings are hidden while the widget is off');
+  await page.check('input[name=enabled_capabilities][value=widget]');
+  await section.waitFor({ state: 'visible' });
+  await page.click('button:has-text("Save changes")');
+  await page.locator('[data-error-for="config.allowed_domains"]:not(:empty)').waitFor();
+  await page.fill('textarea[name="config.allowed_domains"]', 'www.acme.example');
+  await page.selectOption('select[name="config.theme"]', 'dark');
+  await page.click('button:has-text("Save changes")');
+  await page.locator('#toast:has-text("Saved")').waitFor();
+  await page.reload();
+  assert((await page.inputValue('textarea[name="config.allowed_domains"]')) === 'www.acme.example', 'the domain is saved');
+  assert((await page.inputValue('select[name="config.theme"]')) === 'dark', 'the theme is saved');
+  assert((await page.inputValue('input[name=tagline]')) === 'Answers from the Acme handbook', 'other settings are kept');
+  await shot(page, 'member-settings');
+});
+
 await check('no script errors on any page', async () => {
   assert(pageErrors.length === 0, pageErrors.join('\n'));
 });

@@ -96,6 +96,16 @@
     return v;
   }
 
+  // Settings edited on a page are laid over the stored configuration, which PATCH replaces whole.
+  function deepMerge(base, over) {
+    for (const [k, v] of Object.entries(over)) {
+      if (v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object' && !Array.isArray(base[k])) deepMerge(base[k], v);
+      else if (v === '' && !(k in base)) continue;
+      else base[k] = v;
+    }
+    return base;
+  }
+
   function serialize(form) {
     const out = {};
     const lists = new Set();
@@ -116,6 +126,7 @@
       if (v === null && input.type === 'password') continue; // empty secret = keep
       setPath(out, input.name, v);
     }
+    if (form.dataset.baseConfig && out.config) out.config = deepMerge(JSON.parse(form.dataset.baseConfig), out.config);
     const kb = $('[data-kb-block]', form);
     if (kb && !kb.closest('[hidden]')) {
       const mode = $('input[name="kb_mode"]:checked', kb)?.value;
@@ -265,6 +276,10 @@
       s.addEventListener('change', async () => {
         try { await api('PATCH', s.dataset.roleSelect, { role: s.value }); toast('Role changed.'); } catch (err) { toast(err.message); location.reload(); }
       });
+    }
+    for (const section of $$('[data-needs-capability]')) {
+      const box = $(`input[name="enabled_capabilities"][value="${CSS.escape(section.dataset.needsCapability)}"]`);
+      box?.addEventListener('change', () => { section.hidden = !box.checked; });
     }
     for (const n of $$('[data-origin-text]')) n.textContent = location.origin + (n.textContent === '/v1' ? '/v1' : '');
     for (const n of $$('[data-widget-snippet]')) {
