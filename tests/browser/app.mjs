@@ -210,6 +210,36 @@ await check('Developer Studio: config errors at their paths, run traces, API exa
   await shot(page, 'studio-api');
 });
 
+await check('a side-effecting tool waits for approval in the chat, then runs', async () => {
+  await page.goto(url(`/studio/agents/${agentId}`));
+  const cfg = JSON.parse(await page.inputValue('#raw'));
+  cfg.enabled_capabilities.push('escalation');
+  cfg.config.handoff_config = { method: 'email', email: 'help@acme.example' };
+  cfg.config.requires_confirmation = ['escalate_to_human'];
+  await page.fill('#raw', JSON.stringify(cfg, null, 2));
+  const [saved] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith(`/api/v1/agents/${agentId}`) && r.request().method() === 'PATCH'),
+    page.waitForEvent('framenavigated'), // the editor reloads with the saved version
+    page.click('button:has-text("Validate and save")'),
+  ]);
+  if (saved.status() !== 200) throw new Error(`the configuration was not saved: ${saved.status()}`);
+  await page.waitForLoadState('load');
+  await fake.script([
+    { tool_calls: [{ name: 'escalate_to_human', arguments: { reason: 'the customer wants a call back' } }] },
+    { text: 'I have asked a colleague to call you back.' },
+  ]);
+  await page.goto(url(`/chat/${agentId}`));
+  await page.fill('#message', 'Can a manager call me back tomorrow?');
+  await page.keyboard.press('Enter');
+  const approve = page.locator('.msg-action button[data-decide="approve"]');
+  await approve.waitFor();
+  assert((await page.locator('.msg-action').textContent()).includes('escalate_to_human'), 'the pending tool is named');
+  await shot(page, 'chat-pending-action');
+  await approve.click();
+  await page.locator('.msg-assistant .bubble:has-text("colleague to call you back")').waitFor();
+  assert((await page.locator('.msg-action').textContent()).includes('Approved'), 'the decision is shown');
+});
+
 await check('settings: invite shows field errors then succeeds', async () => {
   await page.goto(url('/settings'));
   await page.fill('form[data-api="/api/v1/workspace/invites"] input[name=email]', 'not-an-email');

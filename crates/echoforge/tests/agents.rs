@@ -644,6 +644,43 @@ async fn agents_are_validated_against_their_template() {
     assert_eq!(a["llm_settings"]["max_tokens"], 512);
     assert!(a["system_prompt"].as_str().unwrap().contains("Acme"));
     assert!(a["system_prompt"].as_str().unwrap().contains("friendly"));
+
+    // What GET shows can be sent back: unset behaviour settings come as null and clear nothing.
+    let id = a["id"].as_str().unwrap();
+    assert!(a["behavior"].as_object().unwrap().values().any(Value::is_null), "{}", a["behavior"]);
+    let b = expect(
+        app.patch(
+            &format!("/api/v1/agents/{id}"),
+            Some(t),
+            json!({"version": a["version"], "behavior": a["behavior"], "config": a["config"]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(b["config"]["tone"], "friendly");
+    let c = expect(
+        app.patch(
+            &format!("/api/v1/agents/{id}"),
+            Some(t),
+            json!({"version": b["version"], "behavior": {"extra_instructions": "Be brief."}}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(c["config"]["system_prompt_override"], "Be brief.");
+    let d = expect(
+        app.patch(
+            &format!("/api/v1/agents/{id}"),
+            Some(t),
+            json!({"version": c["version"], "behavior": {"extra_instructions": null}}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(d["config"].get("system_prompt_override").is_none(), "null clears: {}", d["config"]);
 }
 
 #[tokio::test]

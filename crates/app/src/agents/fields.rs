@@ -32,7 +32,12 @@ pub(super) fn merge_behavior(config: &mut Value, behavior: &Value, errors: &mut 
                 continue;
             }
         };
-        c.insert(key.to_owned(), v.clone());
+        // `null` clears a setting (GET shows unset ones as null, so a round trip must work).
+        if v.is_null() {
+            c.remove(key);
+        } else {
+            c.insert(key.to_owned(), v.clone());
+        }
     }
 }
 
