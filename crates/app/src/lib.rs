@@ -16,10 +16,13 @@ mod key_rate;
 mod keys;
 pub mod knowledge;
 mod limiter;
+mod model_provider;
 pub mod mail;
 mod onboarding;
+mod run_writer;
 mod runs;
 mod usage;
+pub mod web_fetch;
 pub mod worker;
 mod workspace;
 
@@ -35,6 +38,7 @@ pub use chat::{ChatInput, ChatResult, ChatRun, ChatSettings, NoKnowledge, NoWebF
 pub use conversations::{ConversationDetail, to_llm_history};
 pub use error::{AppError, FieldError};
 pub use keys::{CreateKeyInput, CreatedKey};
+pub use model_provider::{ModelProviderInput, ModelProviderView};
 pub use onboarding::{CompletedOnboarding, OnboardingView};
 pub use runs::to_steps;
 pub use usage::utc_day;

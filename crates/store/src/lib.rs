@@ -22,7 +22,9 @@ mod conversations;
 mod handoffs;
 mod kinds;
 mod knowledge;
+mod model_providers;
 mod onboarding;
+mod run_records;
 mod runs;
 mod templates;
 mod usage;
@@ -46,6 +48,8 @@ pub use knowledge::{
     NewKnowledgeBase,
 };
 pub use onboarding::OnboardingSession;
+pub use model_providers::{SetModelProvider, WorkspaceModelProvider};
+pub use run_records::RunRecord;
 pub use runs::{NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps};
 pub use templates::{NewTemplate, StoredTemplate};
 pub use usage::{AgentUsageTotal, DailyUsage, UsageIncrement, UsageTotal};
