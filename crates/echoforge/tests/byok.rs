@@ -27,7 +27,10 @@ async fn a_workspace_key_is_sealed_hidden_and_used_for_its_runs() {
     assert_eq!(app.get(path, Some(t)).await.status(), 404, "none set yet");
 
     // Bad input is refused field by field; metadata addresses stay closed.
-    let bad = |body: Value| async { app.client.put(app.url(path)).bearer_auth(t).json(&body).send().await.unwrap() };
+    let app_ref = &app;
+    let bad = |body: Value| async move {
+        app_ref.client.put(app_ref.url(path)).bearer_auth(t).json(&body).send().await.unwrap()
+    };
     let r = bad(json!({"provider": "gemini", "model": "m", "api_key": "k"})).await;
     assert_eq!(r.status(), 422);
     let r = bad(json!({"provider": "openai", "model": "m", "api_key": ""})).await;
