@@ -414,7 +414,8 @@ impl App {
         });
         // The run row is written when the run ends, with its steps and messages, in one
         // batched transaction (see `run_writer`).
-        let persist = Persist::New(Box::new(NewRunWrite { new_conversation, model, started_at: now }));
+        let persist =
+            Persist::New(Box::new(NewRunWrite { new_conversation, model, started_at: now }));
         Ok(self.follow_with(scope, agent, conversation_id, run_id, handle, 1, persist))
     }
 

@@ -55,10 +55,14 @@ impl From<&WorkspaceModelProvider> for ModelProviderView {
     }
 }
 
-/// Workspaces' runtimes built on their own providers (`None`: the server-wide one).
+/// A workspace's runtime on its own provider (`None`: the server-wide one), and when it was
+/// looked up.
+type CachedRuntime = (Instant, Option<Arc<runtime::Runtime>>);
+
+/// Workspaces' runtimes built on their own providers.
 #[derive(Default)]
 pub(crate) struct ProviderCache {
-    entries: Mutex<HashMap<WorkspaceId, (Instant, Option<Arc<runtime::Runtime>>)>>,
+    entries: Mutex<HashMap<WorkspaceId, CachedRuntime>>,
 }
 
 impl ProviderCache {
@@ -128,9 +132,9 @@ impl App {
         let base_url = match input.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             None => None,
             Some(u) => {
-                let parsed = url::Url::parse(u).ok().filter(|p| {
-                    matches!(p.scheme(), "http" | "https") && p.host_str().is_some()
-                });
+                let parsed = url::Url::parse(u)
+                    .ok()
+                    .filter(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some());
                 if parsed.is_none() {
                     return Err(AppError::field("/base_url", "invalid", "must be an http(s) URL"));
                 }
@@ -185,12 +189,13 @@ impl App {
         let rt = match self.store().get_model_provider(scope).await? {
             None => None,
             Some(m) => {
-                let key = self
-                    .keyring()
-                    .open(&m.api_key_sealed, &seal_context(ws))
-                    .map_err(|_| AppError::Internal("the workspace's model key cannot be opened".into()))?;
-                let key = String::from_utf8(key.to_vec())
-                    .map_err(|_| AppError::Internal("the workspace's model key is corrupt".into()))?;
+                let key =
+                    self.keyring().open(&m.api_key_sealed, &seal_context(ws)).map_err(|_| {
+                        AppError::Internal("the workspace's model key cannot be opened".into())
+                    })?;
+                let key = String::from_utf8(key.to_vec()).map_err(|_| {
+                    AppError::Internal("the workspace's model key is corrupt".into())
+                })?;
                 let key = Some(SecretString::from(key));
                 let config = if m.provider == "anthropic" {
                     llm::ProviderConfig::anthropic(

@@ -55,15 +55,11 @@ impl WebFetcher for GuardedWebFetch {
         let client = self.client()?;
         client.check_url(url).map_err(|e| format!("{url} cannot be fetched: {e}"))?;
         let work = async {
-            let page = client.get(url).await.map_err(|e| format!("{url} could not be fetched: {e}"))?;
-            let limits = extract::Limits {
-                max_input_bytes: MAX_BYTES,
-                ..Default::default()
-            };
-            let doc = page
-                .extract(limits)
-                .await
-                .map_err(|e| format!("{url} could not be read: {e}"))?;
+            let page =
+                client.get(url).await.map_err(|e| format!("{url} could not be fetched: {e}"))?;
+            let limits = extract::Limits { max_input_bytes: MAX_BYTES, ..Default::default() };
+            let doc =
+                page.extract(limits).await.map_err(|e| format!("{url} could not be read: {e}"))?;
             let text: String = doc.markdown.chars().take(MAX_TEXT_CHARS).collect();
             Ok(FetchedPage {
                 url: page.final_url.to_string(),

@@ -89,10 +89,7 @@ async fn a_workspace_key_is_sealed_hidden_and_used_for_its_runs() {
         }
     }
     assert!(!at_rest.is_empty());
-    assert!(
-        !at_rest.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
-        "the key is stored sealed"
-    );
+    assert!(!at_rest.windows(KEY.len()).any(|w| w == KEY.as_bytes()), "the key is stored sealed");
 
     // An API key (even an admin one) cannot manage the provider: owners and admins only.
     let key: Value = app

@@ -47,8 +47,8 @@ pub use knowledge::{
     Document, DocumentIndexed, KnowledgeBase, KnowledgeBasePatch, KnowledgeBaseStats, NewDocument,
     NewKnowledgeBase,
 };
-pub use onboarding::OnboardingSession;
 pub use model_providers::{SetModelProvider, WorkspaceModelProvider};
+pub use onboarding::OnboardingSession;
 pub use run_records::RunRecord;
 pub use runs::{NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps};
 pub use templates::{NewTemplate, StoredTemplate};

@@ -1,8 +1,8 @@
 //! A workspace's own model provider (bring-your-own key). The API key arrives sealed by the
 //! vault; the store never sees it in the clear.
 
-use domain::time::Millis;
 use domain::WorkspaceId;
+use domain::time::Millis;
 
 use crate::db::on_db;
 use crate::{Result, Store, StoreError, TenantScope};

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use fakellm::{FakeLlm, Mode};
 
-const USAGE: &str = "usage: fakellm [--port 0|N] [--host 127.0.0.1] [--mode instant|echo] [--delay-ms N]";
+const USAGE: &str =
+    "usage: fakellm [--port 0|N] [--host 127.0.0.1] [--mode instant|echo] [--delay-ms N]";
 
 fn parse(args: &[String]) -> Result<(SocketAddr, Mode, Duration), String> {
     let mut port: u16 = 0;

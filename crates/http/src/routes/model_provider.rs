@@ -58,7 +58,10 @@ impl From<app::ModelProviderView> for ProviderBody {
 /// The workspace's own model provider (owners and admins)
 #[utoipa::path(get, path = "/api/v1/workspace/model-provider", tag = "workspace", security(("bearer" = [])),
     responses((status = 200, body = ProviderBody), (status = 404, body = crate::error::Problem)))]
-async fn get_provider(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<ProviderBody>, ApiError> {
+async fn get_provider(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<ProviderBody>, ApiError> {
     Ok(Json(s.app.model_provider(&p).await?.into()))
 }
 
