@@ -51,6 +51,8 @@ pub(crate) struct ChatEngine {
     pub(crate) usage: UsageBuffer,
     /// Group commit of finished runs.
     pub(crate) writer: crate::run_writer::RunWriter,
+    /// Agents and their snapshots for the hot path.
+    pub(crate) agents: crate::agent_cache::AgentCache,
     /// Runtimes on workspaces' own model providers (BYOK).
     pub(crate) providers: crate::model_provider::ProviderCache,
     ports: Ports,
@@ -79,6 +81,7 @@ impl ChatEngine {
             usage: UsageBuffer::default(),
             writer: crate::run_writer::RunWriter::new(store),
             providers: crate::model_provider::ProviderCache::default(),
+            agents: crate::agent_cache::AgentCache::default(),
             ports,
             settings,
             last_retention: Mutex::new(None),
@@ -296,21 +299,46 @@ impl App {
 
     /// Loads an agent by id or slug for chatting: needs `chat`, refuses inactive agents.
     pub async fn chat_agent(&self, p: &Principal, agent: &str) -> Result<store::Agent, AppError> {
+        Ok(self.chat_agent_cached(p, agent).await?.agent.clone())
+    }
+
+    /// [`App::chat_agent`] with the agent's runtime snapshot, cached for a few seconds (and
+    /// dropped when an agent of the workspace changes).
+    pub(crate) async fn chat_agent_cached(
+        &self,
+        p: &Principal,
+        agent: &str,
+    ) -> Result<Arc<crate::agent_cache::CachedAgent>, AppError> {
         p.require(Permission::Chat)?;
         let scope = p.scope();
-        let found = match AgentId::parse(agent) {
-            Ok(id) => self.store().get_agent(&scope, id).await,
-            Err(_) => self.store().get_agent_by_slug(&scope, agent).await,
-        }
-        .map_err(AppError::from_store("agent"))?;
-        check_agent_access(p, found.id)?;
-        if !found.is_active {
+        let cache = &self.engine().agents;
+        let found = match cache.get(scope.workspace_id(), agent) {
+            Some(found) => found,
+            None => {
+                let row = match AgentId::parse(agent) {
+                    Ok(id) => self.store().get_agent(&scope, id).await,
+                    Err(_) => self.store().get_agent_by_slug(&scope, agent).await,
+                }
+                .map_err(AppError::from_store("agent"))?;
+                let snapshot = self.snapshot(&row);
+                let found = Arc::new(crate::agent_cache::CachedAgent { agent: row, snapshot });
+                cache.put(scope.workspace_id(), agent, found.clone());
+                found
+            }
+        };
+        check_agent_access(p, found.agent.id)?;
+        if !found.agent.is_active {
             return Err(AppError::conflict(
                 "agent_inactive",
-                format!("{} is paused; activate it before chatting", found.display_name),
+                format!("{} is paused; activate it before chatting", found.agent.display_name),
             ));
         }
         Ok(found)
+    }
+
+    /// Drops the cached agents of the caller's workspace (an agent changed or was deleted).
+    pub(crate) fn forget_cached_agents(&self, p: &Principal) {
+        self.engine().agents.forget_workspace(p.scope().workspace_id());
     }
 
     /// The active agents the caller may chat with (an agent key sees only its agent).
@@ -343,7 +371,8 @@ impl App {
                 format!("must be at most {limit} characters"),
             ));
         }
-        let agent = self.chat_agent(p, &input.agent).await?;
+        let cached = self.chat_agent_cached(p, &input.agent).await?;
+        let agent = cached.agent.clone();
         let scope = p.scope();
         let now = now_ms();
         // A new conversation on the OpenAI-compatible API is only named in the response, so it
@@ -395,7 +424,7 @@ impl App {
                 crate::conversations::to_llm_history(&stored)
             }
         };
-        let snapshot = self.snapshot(&agent);
+        let snapshot = cached.snapshot.clone();
         let run_id = RunId::new();
         let own = self.workspace_runtime(&scope).await?;
         let runtime = own.as_deref().unwrap_or(&self.engine().runtime);

@@ -5,6 +5,7 @@
 //! The HTTP layer turns requests into calls on [`App`] and [`AppError`]s into problem+json.
 
 mod accounts;
+mod agent_cache;
 mod agent_keys;
 mod agents;
 pub mod auth;
