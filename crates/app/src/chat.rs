@@ -483,11 +483,13 @@ impl App {
             while let Some(e) = handle.events.recv().await {
                 if matches!(e, RunEvent::RunCompleted { .. } | RunEvent::RunFailed { .. }) {
                     terminal = Some(e);
-                } else {
-                    // A client that went away does not stop the run.
-                    let _ = tx.send(e).await;
+                } else if tx.send(e).await.is_err() {
+                    // The client went away: stop reading so the runtime sees it. It traces a
+                    // `client_disconnected` step and finishes (or cancels, per its policy).
+                    break;
                 }
             }
+            handle.events.close();
             let outcome = match handle.outcome.await {
                 Ok(o) => o,
                 Err(e) => {
