@@ -4,7 +4,7 @@
 //! client that saw `run.completed` reads a consistent conversation.
 //!
 //! The knowledge port searches the workspace's knowledge index ([`IndexKnowledge`]); web
-//! fetching is refused by [`NoWebFetch`] until the SSRF-guarded fetcher is wired. Escalations
+//! pages are fetched through the SSRF guard ([`crate::web_fetch::GuardedWebFetch`]). Escalations
 //! are recorded as store handoffs ([`StoreHandoffs`]).
 
 use std::collections::BTreeSet;
@@ -21,7 +21,7 @@ use runtime::{
     FetchedPage, HandoffRequest, HandoffSink, KnowledgeHit, KnowledgeQuery, KnowledgeSearch, Ports,
     RunEvent, RunInput, RunOutcome, Runtime, RuntimeSettings, WebFetcher,
 };
-use store::{Channel, NewConversation, NewHandoff, NewRun, Store, TenantScope};
+use store::{Channel, NewConversation, NewHandoff, Store, TenantScope};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::usage::UsageBuffer;
@@ -49,6 +49,13 @@ pub(crate) struct ChatEngine {
     pub(crate) model: Option<Arc<dyn ChatModel>>,
     catalog: Arc<Catalog>,
     pub(crate) usage: UsageBuffer,
+    /// Group commit of finished runs.
+    pub(crate) writer: crate::run_writer::RunWriter,
+    /// Agents and their snapshots for the hot path.
+    pub(crate) agents: crate::agent_cache::AgentCache,
+    /// Runtimes on workspaces' own model providers (BYOK).
+    pub(crate) providers: crate::model_provider::ProviderCache,
+    ports: Ports,
     pub(crate) settings: ChatSettings,
     pub(crate) last_retention: Mutex<Option<Instant>>,
 }
@@ -62,19 +69,30 @@ impl ChatEngine {
         settings: ChatSettings,
     ) -> Self {
         let ports = Ports {
-            knowledge: Arc::new(IndexKnowledge { slot: knowledge }),
-            web: Arc::new(NoWebFetch),
-            handoffs: Arc::new(StoreHandoffs { store }),
+            knowledge: Arc::new(IndexKnowledge { slot: knowledge.clone() }),
+            web: Arc::new(crate::web_fetch::GuardedWebFetch::new(knowledge.clone())),
+            handoffs: Arc::new(StoreHandoffs { store: store.clone() }),
         };
-        let runtime = Runtime::new(model.clone(), ports, settings.runtime.clone());
+        let runtime = Runtime::new(model.clone(), ports.clone(), settings.runtime.clone());
         Self {
             runtime,
             model,
             catalog,
             usage: UsageBuffer::default(),
+            writer: crate::run_writer::RunWriter::new(store),
+            providers: crate::model_provider::ProviderCache::default(),
+            agents: crate::agent_cache::AgentCache::default(),
+            ports,
             settings,
             last_retention: Mutex::new(None),
         }
+    }
+}
+
+impl ChatEngine {
+    /// A runtime like the server's, on another model (a workspace's own provider).
+    pub(crate) fn runtime_with(&self, model: Arc<dyn ChatModel>) -> Runtime {
+        Runtime::new(Some(model), self.ports.clone(), self.settings.runtime.clone())
     }
 }
 
@@ -128,7 +146,7 @@ impl KnowledgeSearch for NoKnowledge {
     }
 }
 
-/// Web fetching until the SSRF-guarded fetcher is wired: refuses every URL.
+/// Web fetching that refuses every URL (tests and servers without the fetcher).
 pub struct NoWebFetch;
 
 #[async_trait]
@@ -158,6 +176,49 @@ impl HandoffSink for StoreHandoffs {
             tracing::warn!(error = %e, "could not record a handoff");
             "the request for a human could not be recorded".to_owned()
         })
+    }
+}
+
+/// How a run's outcome is written.
+pub(crate) enum Persist {
+    /// The run row exists (a resumed run): append to it and move its status.
+    Existing,
+    /// Nothing is written yet: the run (and maybe its conversation) is written at the end.
+    New(Box<NewRunWrite>),
+}
+
+/// What a new run's final write needs besides the outcome.
+pub(crate) struct NewRunWrite {
+    pub(crate) new_conversation: Option<NewConversation>,
+    pub(crate) model: Option<String>,
+    pub(crate) started_at: domain::time::Millis,
+}
+
+impl NewRunWrite {
+    /// The record of a run that failed without an outcome.
+    fn record(
+        self,
+        scope: TenantScope,
+        agent_id: AgentId,
+        conversation_id: ConversationId,
+        run_id: RunId,
+        error: &str,
+    ) -> store::RunRecord {
+        store::RunRecord {
+            scope,
+            new_conversation: self.new_conversation,
+            conversation_id,
+            run_id,
+            agent_id,
+            model: self.model,
+            status: store::RunStatus::Failed,
+            started_at: self.started_at,
+            finished_at: now_ms(),
+            usage: serde_json::json!({}),
+            error: Some(error.to_owned()),
+            messages: Vec::new(),
+            steps: Vec::new(),
+        }
     }
 }
 
@@ -238,21 +299,46 @@ impl App {
 
     /// Loads an agent by id or slug for chatting: needs `chat`, refuses inactive agents.
     pub async fn chat_agent(&self, p: &Principal, agent: &str) -> Result<store::Agent, AppError> {
+        Ok(self.chat_agent_cached(p, agent).await?.agent.clone())
+    }
+
+    /// [`App::chat_agent`] with the agent's runtime snapshot, cached for a few seconds (and
+    /// dropped when an agent of the workspace changes).
+    pub(crate) async fn chat_agent_cached(
+        &self,
+        p: &Principal,
+        agent: &str,
+    ) -> Result<Arc<crate::agent_cache::CachedAgent>, AppError> {
         p.require(Permission::Chat)?;
         let scope = p.scope();
-        let found = match AgentId::parse(agent) {
-            Ok(id) => self.store().get_agent(&scope, id).await,
-            Err(_) => self.store().get_agent_by_slug(&scope, agent).await,
-        }
-        .map_err(AppError::from_store("agent"))?;
-        check_agent_access(p, found.id)?;
-        if !found.is_active {
+        let cache = &self.engine().agents;
+        let found = match cache.get(scope.workspace_id(), agent) {
+            Some(found) => found,
+            None => {
+                let row = match AgentId::parse(agent) {
+                    Ok(id) => self.store().get_agent(&scope, id).await,
+                    Err(_) => self.store().get_agent_by_slug(&scope, agent).await,
+                }
+                .map_err(AppError::from_store("agent"))?;
+                let snapshot = self.snapshot(&row);
+                let found = Arc::new(crate::agent_cache::CachedAgent { agent: row, snapshot });
+                cache.put(scope.workspace_id(), agent, found.clone());
+                found
+            }
+        };
+        check_agent_access(p, found.agent.id)?;
+        if !found.agent.is_active {
             return Err(AppError::conflict(
                 "agent_inactive",
-                format!("{} is paused; activate it before chatting", found.display_name),
+                format!("{} is paused; activate it before chatting", found.agent.display_name),
             ));
         }
         Ok(found)
+    }
+
+    /// Drops the cached agents of the caller's workspace (an agent changed or was deleted).
+    pub(crate) fn forget_cached_agents(&self, p: &Principal) {
+        self.engine().agents.forget_workspace(p.scope().workspace_id());
     }
 
     /// The active agents the caller may chat with (an agent key sees only its agent).
@@ -274,8 +360,8 @@ impl App {
     /// Answers a message: starts the run and returns its live events and result.
     pub async fn start_chat(&self, p: &Principal, input: ChatInput) -> Result<ChatRun, AppError> {
         let message = self.chat_message(&input.message)?;
-        let agent = self.chat_agent(p, &input.agent).await?;
-        self.chat_as(p.scope(), agent, message, input).await
+        let cached = self.chat_agent_cached(p, &input.agent).await?;
+        self.chat_as(p.scope(), cached.agent.clone(), cached.snapshot.clone(), message, input).await
     }
 
     /// The message to answer, trimmed; refuses empty and too long ones.
@@ -301,11 +387,16 @@ impl App {
         &self,
         scope: TenantScope,
         agent: store::Agent,
+        snapshot: runtime::AgentSnapshot,
         message: String,
         input: ChatInput,
     ) -> Result<ChatRun, AppError> {
         let now = now_ms();
-        let conversation = match input.conversation_id {
+        // A new conversation on the OpenAI-compatible API is only named in the response, so it
+        // is written with the run (one batched write per completion); the other surfaces hand
+        // its id out while the run streams, so it exists from the start.
+        let mut new_conversation = None;
+        let conversation_id = match input.conversation_id {
             Some(id) => {
                 let c = self
                     .store()
@@ -323,7 +414,7 @@ impl App {
                         .set_conversation_title(&scope, id, &title_from(&message), now)
                         .await?;
                 }
-                c
+                c.id
             }
             None => {
                 let new = NewConversation {
@@ -333,41 +424,63 @@ impl App {
                     channel: input.channel,
                     title: Some(title_from(&message)),
                 };
-                self.store().create_conversation(&scope, &new, now).await?
+                let id = new.id;
+                if input.channel == Channel::OpenAi {
+                    new_conversation = Some(new);
+                } else {
+                    self.store().create_conversation(&scope, &new, now).await?;
+                }
+                id
             }
         };
         let history = match input.history {
             Some(h) => h,
             None => {
                 let n = self.engine().settings.history_messages;
-                let stored = self.store().recent_messages(&scope, conversation.id, n).await?;
+                let stored = self.store().recent_messages(&scope, conversation_id, n).await?;
                 crate::conversations::to_llm_history(&stored)
             }
         };
-        let snapshot = self.snapshot(&agent);
         let run_id = RunId::new();
-        let model = self.model_name().map(|m| agent.model_override.clone().unwrap_or(m));
-        let new_run = NewRun {
-            id: run_id,
-            agent_id: agent.id,
-            conversation_id: Some(conversation.id),
-            model,
+        let own = self.workspace_runtime(&scope).await?;
+        let runtime = own.as_deref().unwrap_or(&self.engine().runtime);
+        let default_model = match &own {
+            Some(_) => runtime.model_name(),
+            None => self.model_name(),
         };
-        self.store().start_run(&scope, &new_run, now).await?;
-        let handle = self.engine().runtime.run(RunInput {
+        let model = default_model.map(|m| agent.model_override.clone().unwrap_or(m));
+        let handle = runtime.run(RunInput {
             run_id,
-            conversation_id: conversation.id,
+            conversation_id,
             agent: snapshot,
             history,
             user_message: message,
             api_key: None,
         });
-        Ok(self.follow(scope, agent, conversation.id, run_id, handle, 1))
+        // The run row is written when the run ends, with its steps and messages, in one
+        // batched transaction (see `run_writer`).
+        let persist =
+            Persist::New(Box::new(NewRunWrite { new_conversation, model, started_at: now }));
+        Ok(self.follow_with(scope, agent, conversation_id, run_id, handle, 1, persist))
+    }
+
+    /// Forwards the events of a run whose row exists (a resumed run) and persists its outcome.
+    pub(crate) fn follow(
+        &self,
+        scope: TenantScope,
+        agent: store::Agent,
+        conversation_id: ConversationId,
+        run_id: RunId,
+        handle: runtime::RunHandle,
+        messages: i64,
+    ) -> ChatRun {
+        self.follow_with(scope, agent, conversation_id, run_id, handle, messages, Persist::Existing)
     }
 
     /// Forwards a run's events and persists its outcome in a task of its own, so the run is
     /// recorded even when the client goes away.
-    pub(crate) fn follow(
+    #[allow(clippy::too_many_arguments)]
+    fn follow_with(
         &self,
         scope: TenantScope,
         agent: store::Agent,
@@ -375,6 +488,7 @@ impl App {
         run_id: RunId,
         mut handle: runtime::RunHandle,
         messages: i64,
+        persist: Persist,
     ) -> ChatRun {
         let (tx, events) = mpsc::channel(64);
         let (done_tx, done) = oneshot::channel();
@@ -385,26 +499,37 @@ impl App {
             while let Some(e) = handle.events.recv().await {
                 if matches!(e, RunEvent::RunCompleted { .. } | RunEvent::RunFailed { .. }) {
                     terminal = Some(e);
-                } else {
-                    // A client that went away does not stop the run.
-                    let _ = tx.send(e).await;
+                } else if tx.send(e).await.is_err() {
+                    // The client went away: stop reading so the runtime sees it. It traces a
+                    // `client_disconnected` step and finishes (or cancels, per its policy).
+                    break;
                 }
             }
+            handle.events.close();
             let outcome = match handle.outcome.await {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(error = %e, %run_id, "the run task failed");
-                    let _ = app
-                        .store()
-                        .set_run_status(
-                            &scope,
-                            run_id,
-                            store::RunStatus::Failed,
-                            None,
-                            Some("internal: the run task failed"),
-                            now_ms(),
-                        )
-                        .await;
+                    const FAILED: &str = "internal: the run task failed";
+                    match persist {
+                        Persist::Existing => {
+                            let _ = app
+                                .store()
+                                .set_run_status(
+                                    &scope,
+                                    run_id,
+                                    store::RunStatus::Failed,
+                                    None,
+                                    Some(FAILED),
+                                    now_ms(),
+                                )
+                                .await;
+                        }
+                        Persist::New(w) => {
+                            let record = w.record(scope, agent_id, conversation_id, run_id, FAILED);
+                            let _ = app.engine().writer.write(record).await;
+                        }
+                    }
                     let _ = tx
                         .send(RunEvent::RunFailed {
                             run_id,
@@ -416,8 +541,14 @@ impl App {
                 }
             };
             let now = now_ms();
-            let pending_actions =
-                app.persist_outcome(&scope, agent_id, conversation_id, &outcome, now).await;
+            let pending_actions = match persist {
+                Persist::Existing => {
+                    app.persist_outcome(&scope, agent_id, conversation_id, &outcome, now).await
+                }
+                Persist::New(w) => {
+                    app.persist_new_run(scope, agent_id, conversation_id, *w, &outcome, now).await
+                }
+            };
             app.engine().usage.record(
                 scope.workspace_id(),
                 agent_id,

@@ -78,6 +78,17 @@ fn to_stored(outcome: &RunOutcome) -> Vec<NewMessage> {
         .collect()
 }
 
+/// A run's usage as stored on the run.
+fn usage_json(outcome: &RunOutcome) -> Value {
+    json!({
+        "prompt_tokens": outcome.usage.prompt_tokens,
+        "completion_tokens": outcome.usage.completion_tokens,
+        "tool_calls": outcome.usage.tool_calls,
+        "model_calls": outcome.usage.model_calls,
+        "duration_ms": outcome.duration_ms,
+    })
+}
+
 fn store_status(s: RunStatus) -> store::RunStatus {
     match s {
         RunStatus::Completed => store::RunStatus::Completed,
@@ -111,6 +122,35 @@ impl App {
         {
             tracing::error!(error = %e, run = %outcome.run_id, "could not store the run's steps");
         }
+        let pending = self.store_pending_actions(scope, conversation, outcome, now).await;
+        let usage = usage_json(outcome);
+        let error = outcome.error.as_ref().map(|e| format!("{}: {}", e.code, e.message));
+        if let Err(e) = store
+            .set_run_status(
+                scope,
+                outcome.run_id,
+                store_status(outcome.status),
+                Some(&usage),
+                error.as_deref(),
+                now,
+            )
+            .await
+        {
+            tracing::error!(error = %e, run = %outcome.run_id, "could not finish the run");
+        }
+        let _ = agent;
+        pending
+    }
+
+    /// Records the actions a paused run waits on (the run row must exist).
+    async fn store_pending_actions(
+        &self,
+        scope: &TenantScope,
+        conversation: ConversationId,
+        outcome: &RunOutcome,
+        now: Millis,
+    ) -> Vec<PendingAction> {
+        let store = self.store();
         let mut pending = Vec::new();
         if let Some(paused) = &outcome.paused {
             for action in &paused.pending {
@@ -133,29 +173,45 @@ impl App {
                 }
             }
         }
-        let usage = json!({
-            "prompt_tokens": outcome.usage.prompt_tokens,
-            "completion_tokens": outcome.usage.completion_tokens,
-            "tool_calls": outcome.usage.tool_calls,
-            "model_calls": outcome.usage.model_calls,
-            "duration_ms": outcome.duration_ms,
-        });
-        let error = outcome.error.as_ref().map(|e| format!("{}: {}", e.code, e.message));
-        if let Err(e) = store
-            .set_run_status(
-                scope,
-                outcome.run_id,
-                store_status(outcome.status),
-                Some(&usage),
-                error.as_deref(),
-                now,
-            )
-            .await
-        {
-            tracing::error!(error = %e, run = %outcome.run_id, "could not finish the run");
-        }
-        let _ = agent;
         pending
+    }
+
+    /// Writes a new run (started by this request) in one batched transaction: its
+    /// conversation when the run started it, the run with its final status and usage, its
+    /// messages and steps; then its pending actions, if it paused.
+    pub(crate) async fn persist_new_run(
+        &self,
+        scope: TenantScope,
+        agent: AgentId,
+        conversation: ConversationId,
+        write: crate::chat::NewRunWrite,
+        outcome: &RunOutcome,
+        now: Millis,
+    ) -> Vec<PendingAction> {
+        let record = store::RunRecord {
+            scope,
+            new_conversation: write.new_conversation,
+            conversation_id: conversation,
+            run_id: outcome.run_id,
+            agent_id: agent,
+            model: write.model,
+            status: store_status(outcome.status),
+            started_at: write.started_at,
+            finished_at: now,
+            usage: usage_json(outcome),
+            error: outcome.error.as_ref().map(|e| format!("{}: {}", e.code, e.message)),
+            messages: to_stored(outcome),
+            steps: crate::runs::to_steps(&outcome.trace),
+        };
+        if let Err(e) = self.engine().writer.write(record).await {
+            tracing::error!(error = %e, run = %outcome.run_id, "could not store the run");
+            return Vec::new();
+        }
+        if outcome.paused.is_some() {
+            self.store_pending_actions(&scope, conversation, outcome, now).await
+        } else {
+            Vec::new()
+        }
     }
 
     /// Starts an empty conversation with an agent (id or slug).

@@ -226,7 +226,8 @@ impl App {
             channel: Channel::Widget,
             history: None,
         };
-        let mut run = self.chat_as(scope, agent, message, input).await?;
+        let snapshot = self.snapshot(&agent);
+        let mut run = self.chat_as(scope, agent, snapshot, message, input).await?;
         // Forward only the public events; the run and its persistence are unaffected.
         let (tx, rx) = mpsc::channel(64);
         let mut events = std::mem::replace(&mut run.events, rx);

@@ -165,6 +165,11 @@ impl Server {
             shutdown.await;
             let _ = signal_tx.send(());
         });
+        // No Nagle delay: SSE frames and small answers go out as soon as they are written
+        // (otherwise a second small write waits for the client's delayed ACK, ~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve =
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {

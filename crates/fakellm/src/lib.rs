@@ -96,6 +96,8 @@ impl RecordedRequest {
 
 struct Shared {
     mode: Mode,
+    /// Instant mode only: how long to wait before answering (0: at once).
+    instant_delay: Duration,
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<RecordedRequest>>,
     seq: AtomicU64,
@@ -127,10 +129,21 @@ impl FakeLlm {
 
     /// Starts a server in `mode` on `addr`.
     pub async fn bind(addr: SocketAddr, mode: Mode) -> std::io::Result<Self> {
+        Self::bind_with_delay(addr, mode, Duration::ZERO).await
+    }
+
+    /// Starts a server in `mode` on `addr`; in [`Mode::Instant`], every answer waits `delay`
+    /// first (a model that takes its time: holds requests open for idle-stream benchmarks).
+    pub async fn bind_with_delay(
+        addr: SocketAddr,
+        mode: Mode,
+        delay: Duration,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             mode,
+            instant_delay: delay,
             script: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
@@ -232,6 +245,9 @@ async fn chat(
     body: Bytes,
 ) -> Response {
     if s.mode == Mode::Instant {
+        if !s.instant_delay.is_zero() {
+            tokio::time::sleep(s.instant_delay).await;
+        }
         return instant::respond(protocol, &body);
     }
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {

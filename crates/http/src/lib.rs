@@ -114,6 +114,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::runs::router())
         .merge(routes::widget::router())
         .merge(routes::admin::router())
+        .merge(routes::model_provider::router())
         .split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     let state = AppState { app, metrics, openapi, max_upload_bytes: config.max_upload_bytes };

@@ -158,6 +158,11 @@ impl Runtime {
         self
     }
 
+    /// The default model's name, if a model is configured.
+    pub fn model_name(&self) -> Option<String> {
+        self.model.as_ref().map(|m| m.model().to_owned())
+    }
+
     /// Answers a new user message. Must be called inside a Tokio runtime.
     pub fn run(&self, input: RunInput) -> RunHandle {
         self.spawn(Start::New(input))

@@ -22,7 +22,9 @@ mod conversations;
 mod handoffs;
 mod kinds;
 mod knowledge;
+mod model_providers;
 mod onboarding;
+mod run_records;
 mod runs;
 mod templates;
 mod url_sync;
@@ -46,7 +48,9 @@ pub use knowledge::{
     Document, DocumentIndexed, KnowledgeBase, KnowledgeBasePatch, KnowledgeBaseStats, NewDocument,
     NewKnowledgeBase,
 };
+pub use model_providers::{SetModelProvider, WorkspaceModelProvider};
 pub use onboarding::OnboardingSession;
+pub use run_records::RunRecord;
 pub use runs::{NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps};
 pub use templates::{NewTemplate, StoredTemplate};
 pub use usage::{AgentUsageTotal, DailyUsage, UsageIncrement, UsageTotal};

@@ -260,6 +260,7 @@ impl App {
                     other => slug_conflict(other),
                 },
             )?;
+        self.forget_cached_agents(p);
         self.audit(self.agent_audit(
             p,
             "agent.updated",
@@ -284,6 +285,7 @@ impl App {
             .delete_agent(&p.scope(), id)
             .await
             .map_err(AppError::from_store("agent"))?;
+        self.forget_cached_agents(p);
         for key in self.inner.store.list_api_keys(&p.scope(), Some(id)).await? {
             if key.revoked_at.is_none() {
                 self.inner.store.revoke_api_key(&p.scope(), key.id, now_ms()).await?;

@@ -84,6 +84,7 @@ impl App {
                     other => slug_conflict(other),
                 },
             )?;
+        self.forget_cached_agents(p);
         self.audit(self.agent_audit(
             p,
             "agent.restored",

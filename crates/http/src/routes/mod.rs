@@ -9,6 +9,7 @@ pub mod chat;
 pub mod conversations;
 pub mod keys;
 pub mod knowledge;
+pub mod model_provider;
 pub mod onboarding;
 pub mod openai;
 pub mod ops;

@@ -264,6 +264,9 @@ fn stream(run: app::ChatRun, id: String, model: String, include_usage: bool) -> 
         let first = chunk(&id, &model, created, json!({"role": "assistant", "content": ""}), None);
         let mut open = tx.send(first).await.is_ok();
         let mut failed = false;
+        if !open {
+            return;
+        }
         while let Some(e) = events.recv().await {
             let frame = match e {
                 RunEvent::MessageDelta { delta } => {
@@ -278,6 +281,10 @@ fn stream(run: app::ChatRun, id: String, model: String, include_usage: bool) -> 
             };
             if open {
                 open = tx.send(frame).await.is_ok();
+            }
+            if !open {
+                // The client went away: stop reading, so the run sees it (and traces it).
+                return;
             }
         }
         let result = done.await.ok();

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Runtime benchmark: EchoForge's own overhead on POST /v1/chat/completions (persistence on),
+# against the fake model server in instant mode (answers "OK." at once, records nothing).
+#   (a) non-streaming throughput at concurrency 32          (wrk, bench/chat.lua)
+#   (b) platform overhead at concurrency 1: latency through EchoForge minus latency straight
+#       to the stub, same request, same wrk settings, p50 and p99
+#   (c) streaming time-to-first-token overhead p50           (bench/ttfb.py, both paths)
+#   (d) 10,000 concurrent idle SSE streams: streaming chats whose model has not answered yet
+#       (a second stub that waits 10 minutes), EchoForge RSS from /proc (bench/idle_streams.py)
+# Usage: bench/runtime.sh [duration-seconds] [idle-streams]   (needs: wrk, curl, python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+STREAMS="${2:-10000}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release -q -p echoforge -p fakellm
+BIN="$CARGO_TARGET_DIR/release/echoforge"
+FAKE="$CARGO_TARGET_DIR/release/fakellm"
+DATA="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ulimit -n "$(ulimit -Hn)"   # every stream is a socket (twice: client side and model side)
+
+# The stubs: one instant, one that holds every request for 10 minutes (idle streams).
+"$FAKE" --port 0 --mode instant >"$DATA/fake.out" 2>&1 &
+PIDS+=($!)
+"$FAKE" --port 0 --mode instant --delay-ms 600000 >"$DATA/slow.out" 2>&1 &
+PIDS+=($!)
+for f in fake slow; do until grep -q listening "$DATA/$f.out" 2>/dev/null; do sleep 0.01; done; done
+STUB=$(sed -n 's/^listening on //p' "$DATA/fake.out")
+SLOW=$(sed -n 's/^listening on //p' "$DATA/slow.out")
+
+start_server() { # $1 = model base URL (…/v1), $2 = data dir; sets PORT, BASE, SPID
+  PORT=$(free_port)
+  BASE="http://127.0.0.1:$PORT"
+  mkdir -p "$2"
+  ECHOFORGE__LOG__LEVEL=warn ECHOFORGE__LLM__PROVIDER=openai ECHOFORGE__LLM__BASE_URL="$1" \
+  ECHOFORGE__LLM__API_KEY=sk-bench ECHOFORGE__LLM__MODEL=fake-model \
+  ECHOFORGE__LLM__TIMEOUT_SECS=900 ECHOFORGE__LLM__IDLE_TIMEOUT_SECS=900 \
+    "$BIN" serve --bind "127.0.0.1:$PORT" --data-dir "$2" 2>"$2/server.log" &
+  SPID=$!
+  PIDS+=($SPID)
+  until curl -sf "$BASE/readyz" >/dev/null; do sleep 0.01; done
+}
+
+setup_tenant() { # signs up, verifies, creates an agent and a chat key; sets SLUG, KEY
+  local data=$1
+  curl -sf -XPOST "$BASE/api/v1/auth/register" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"Bench1password","name":"Bench","company_name":"Bench"}' >/dev/null
+  for _ in $(seq 1 200); do ls "$data"/outbox/*.eml >/dev/null 2>&1 && break; sleep 0.05; done
+  local token access
+  token=$(python3 - "$data"/outbox/*.eml <<'PY'
+import email, re, sys
+msg = email.message_from_binary_file(open(sys.argv[1], "rb"))
+print(re.search(r"Verification token: ([A-Za-z0-9_-]+)", msg.get_payload(decode=True).decode()).group(1))
+PY
+)
+  curl -sf -XPOST "$BASE/api/v1/auth/verify-email" -H 'content-type: application/json' -d "{\"token\":\"$token\"}" >/dev/null
+  access=$(curl -sf -XPOST "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"Bench1password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  SLUG=$(curl -sf -XPOST "$BASE/api/v1/agents" -H "authorization: Bearer $access" -H 'content-type: application/json' \
+    -d '{"display_name":"Bench Bot","template":"generic-chat","answers":{"purpose":"Answer questions"}}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["slug"])')
+  KEY=$(curl -sf -XPOST "$BASE/api/v1/api-keys" -H "authorization: Bearer $access" -H 'content-type: application/json' \
+    -d '{"name":"bench","permissions":["chat"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+}
+
+start_server "$STUB/v1" "$DATA/a"
+setup_tenant "$DATA/a"
+# One request each way, so a broken setup fails loudly here.
+curl -sf "$BASE/v1/chat/completions" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+  -d "{\"model\":\"$SLUG\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}" | grep -q '"OK."'
+curl -sf "$STUB/v1/chat/completions" -H 'content-type: application/json' \
+  -d '{"model":"fake-model","messages":[{"role":"user","content":"Hi"}]}' | grep -q '"OK."'
+
+wrk_run() { # $1 = connections, $2 = URL, $3 = model, $4 = key
+  BENCH_MODEL="$3" BENCH_KEY="$4" wrk -t"$(( $1 < 2 ? 1 : 2 ))" -c"$1" -d"${DURATION}s" --latency -s bench/chat.lua "$2"
+}
+pct() { awk -v p="$1" '$1==p {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
+
+echo "== (a) non-streaming, concurrency 32, ${DURATION}s, through EchoForge =="
+wrk_run 32 "$BASE/v1/chat/completions" "$SLUG" "$KEY" | tee "$DATA/a.txt" | sed -n '1,20p'
+echo "rows: $(python3 - "$DATA/a/echoforge.db" <<'PY' 2>/dev/null || true
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print({t: c.execute(f"select count(*) from {t}").fetchone()[0] for t in ("conversations", "messages", "runs", "run_steps")})
+PY
+)"
+
+echo "== (b) latency at concurrency 1, ${DURATION}s: straight to the stub, then through EchoForge =="
+wrk_run 1 "$STUB/v1/chat/completions" fake-model "" >"$DATA/b-direct.txt"
+wrk_run 1 "$BASE/v1/chat/completions" "$SLUG" "$KEY" >"$DATA/b-ef.txt"
+for f in b-direct b-ef; do echo "-- $f"; sed -n '/Latency Distribution/,/Requests\/sec/p' "$DATA/$f.txt"; done
+for p in 50% 99%; do
+  d=$(pct "$p" <"$DATA/b-direct.txt"); e=$(pct "$p" <"$DATA/b-ef.txt")
+  echo "overhead p${p%\%}: $(python3 -c "print(f'{$e - $d:.3f} ms  (through EchoForge {$e:.3f} ms, direct {$d:.3f} ms)')")"
+done
+
+echo "== (c) streaming time to first content token, 2000 requests one at a time =="
+direct=$(python3 bench/ttfb.py "$STUB/v1/chat/completions" fake-model 2000)
+through=$(python3 bench/ttfb.py "$BASE/v1/chat/completions" "$SLUG" 2000 "$KEY")
+echo "direct:  $direct"; echo "through: $through"
+python3 -c "import json,sys; d=json.loads(sys.argv[1]); t=json.loads(sys.argv[2]); print('TTFT overhead p50: %d us, p99: %d us' % (t['p50_us']-d['p50_us'], t['p99_us']-d['p99_us']))" "$direct" "$through"
+echo "RSS after (a)-(c): $(( $(awk '/VmRSS/ {print $2}' /proc/$SPID/status) / 1024 )) MiB"
+
+echo "== (d) ${STREAMS} concurrent idle SSE streams (model holds every request for 10 min) =="
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+start_server "$SLOW/v1" "$DATA/d"
+setup_tenant "$DATA/d"
+python3 bench/idle_streams.py "$BASE/v1/chat/completions" "$SLUG" "$STREAMS" "$SPID" "$KEY"
