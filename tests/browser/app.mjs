@@ -186,6 +186,22 @@ await check('a question gets a streamed answer that cites the uploaded document'
   await page.locator('.msg-user:has-text("return a product")').waitFor();
 });
 
+await check('a file attached to a message is read and answered about', async () => {
+  const file = join(tmpdir(), 'invoice-117.txt');
+  writeFileSync(file, 'Invoice 117. Total due: 1,250 EUR by 30 November.\n');
+  await fake.script([{ text: 'The total due is 1,250 EUR.' }]);
+  await page.setInputFiles('[data-attach]', file);
+  await page.locator('[data-attached] li:has-text("invoice-117.txt")').waitFor();
+  await page.fill('#message', 'What is the total on this invoice?');
+  await page.keyboard.press('Enter');
+  await page.locator('.msg-assistant .bubble:has-text("1,250 EUR")').waitFor();
+  const reqs = await fake.requests();
+  assert(JSON.stringify(reqs.at(-1).body).includes('Total due: 1,250 EUR'), 'the model was given the file');
+  await page.reload();
+  await page.locator('.bubble.attachment:has-text("invoice-117.txt")').waitFor();
+  await shot(page, 'chat-attachment');
+});
+
 await check('Developer Studio: config errors at their paths, run traces, API examples', async () => {
   await page.goto(url(`/studio/agents/${agentId}`));
   const raw = await page.inputValue('#raw');
@@ -201,7 +217,7 @@ await check('Developer Studio: config errors at their paths, run traces, API exa
   assert((await page.textContent('[data-widget-snippet]')).includes('/widget.js'), 'the widget snippet is shown');
   await shot(page, 'studio-agent');
   await page.goto(url('/studio?tab=runs'));
-  await page.locator('table a[href^="/studio/runs/"]').first().click();
+  await page.locator('table a[href^="/studio/runs/"]').last().click(); // the first run: search, then answer
   await page.locator('.step').first().waitFor();
   assert((await page.locator('.step').count()) >= 2, 'the run has model and tool steps');
   await shot(page, 'studio-run');

@@ -233,6 +233,8 @@ pub struct ChatInput {
     pub channel: Channel,
     /// History given by the caller (OpenAI-compatible API) instead of the stored one.
     pub history: Option<Vec<llm::Message>>,
+    /// Files read by [`App::read_attachments`], added to the conversation before the run.
+    pub attachments: Vec<crate::attachments::Attachment>,
 }
 
 /// A started run: live events (the terminal one arrives after persistence), then the result.
@@ -433,6 +435,16 @@ impl App {
                 id
             }
         };
+        if !input.attachments.is_empty() {
+            if new_conversation.is_some() {
+                return Err(AppError::field(
+                    "/attachments",
+                    "unsupported",
+                    "attachments are not taken on this endpoint",
+                ));
+            }
+            self.store_attachments(&scope, conversation_id, &input.attachments).await?;
+        }
         let history = match input.history {
             Some(h) => h,
             None => {

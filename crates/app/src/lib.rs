@@ -9,6 +9,7 @@ mod admin;
 mod agent_cache;
 mod agent_keys;
 mod agents;
+pub mod attachments;
 pub mod auth;
 mod catalog_api;
 mod chat;

@@ -225,6 +225,7 @@ impl App {
             end_user_id: Some(visitor.to_owned()),
             channel: Channel::Widget,
             history: None,
+            attachments: Vec::new(),
         };
         let snapshot = self.snapshot(&agent);
         let mut run = self.chat_as(scope, agent, snapshot, message, input).await?;

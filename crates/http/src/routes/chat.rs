@@ -39,6 +39,46 @@ pub struct ChatBody {
     conversation_id: Option<String>,
     /// The caller's own id for the person (widget and API callers).
     end_user_id: Option<String>,
+    /// Files for this message (read like knowledge documents and kept in the conversation).
+    /// The whole JSON body is capped by the server's body limit (1 MiB by default).
+    #[serde(default)]
+    attachments: Vec<AttachmentBody>,
+}
+
+/// An attached file.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentBody {
+    filename: String,
+    content_type: Option<String>,
+    /// The file's bytes, base64.
+    data: String,
+}
+
+/// Decodes attached files; a bad one is a 422 naming it.
+pub(crate) fn decode_attachments(
+    files: Vec<AttachmentBody>,
+) -> Result<Vec<app::attachments::AttachmentUpload>, ApiError> {
+    use base64::Engine as _;
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(f.data.trim()).map_err(|_| {
+                    ApiError(app::AppError::field(
+                        &format!("/attachments/{i}/data"),
+                        "invalid_base64",
+                        "must be the file's bytes in base64",
+                    ))
+                })?;
+            Ok(app::attachments::AttachmentUpload {
+                filename: f.filename,
+                content_type: f.content_type,
+                bytes,
+            })
+        })
+        .collect()
 }
 
 /// Whether the client asked for Server-Sent Events.
@@ -71,6 +111,11 @@ async fn chat(
         .conversation_id
         .map(|c| path_id(&c, "conversation", ConversationId::parse))
         .transpose()?;
+    let attachments = if b.attachments.is_empty() {
+        Vec::new()
+    } else {
+        s.app.read_attachments(decode_attachments(b.attachments)?).await?
+    };
     let input = ChatInput {
         agent,
         message: b.message,
@@ -78,6 +123,7 @@ async fn chat(
         end_user_id: b.end_user_id,
         channel: Channel::Api,
         history: None,
+        attachments,
     };
     let run = s.app.start_chat(&p, input).await?;
     respond(run, wants_sse(&headers)).await

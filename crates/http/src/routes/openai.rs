@@ -214,6 +214,7 @@ async fn completions(
         end_user_id: req.user.clone(),
         channel: Channel::OpenAi,
         history: Some(history),
+        attachments: Vec::new(),
     };
     let run = match s.app.start_chat(&p, input).await {
         Ok(r) => r,

@@ -90,6 +90,7 @@ async fn serve(s: AppState, p: app::Principal, mut socket: WebSocket) {
         end_user_id: req.end_user_id,
         channel: Channel::Api,
         history: None,
+        attachments: Vec::new(),
     };
     let mut run = match s.app.start_chat(&p, input).await {
         Ok(r) => r,

@@ -434,6 +434,16 @@
     const form = $('[data-composer]', chat);
     const input = $('textarea', form);
     const errorBox = $('[data-chat-error]', chat);
+    const attachInput = $('[data-attach]', chat);
+    const attachedList = $('[data-attached]', chat);
+    const showAttached = () => attachedList.replaceChildren(...Array.from(attachInput.files).map((f) => el('li', { text: `📎 ${f.name}` })));
+    attachInput.addEventListener('change', showAttached);
+    const readFile = (f) => new Promise((resolve, reject) => {
+      const r = new FileReader();
+      r.onload = () => resolve({ filename: f.name, content_type: f.type || null, data: String(r.result).split(',')[1] || '' });
+      r.onerror = () => reject(new Error(`${f.name} could not be read`));
+      r.readAsDataURL(f);
+    });
     const prompt = new URLSearchParams(location.search).get('prompt');
     if (prompt) input.value = prompt;
     list.scrollTop = list.scrollHeight;
@@ -539,13 +549,20 @@
       errorBox.textContent = '';
       const button = $('button', form);
       button.disabled = true;
+      const files = Array.from(attachInput.files);
+      let attachments = [];
+      try { attachments = await Promise.all(files.map(readFile)); } catch (err) { errorBox.textContent = err.message; button.disabled = false; return; }
+      for (const f of files) bubble('user', `📎 ${f.name}`).querySelector('.bubble').classList.add('attachment');
       bubble('user', message);
       input.value = '';
       const li = bubble('assistant', '');
       const body = { message };
+      if (attachments.length) body.attachments = attachments;
       if (chat.dataset.conversation) body.conversation_id = chat.dataset.conversation;
       try {
         await stream(`/api/v1/agents/${chat.dataset.agent}/chat`, body, li);
+        attachInput.value = '';
+        showAttached();
       } catch (err) {
         errorBox.textContent = err.message;
         if (!$('.bubble', li).textContent) li.remove();
