@@ -3,11 +3,14 @@
 //! when run with `--ignored` and `ECHOFORGE_TEST_PG_URL` set. Each test gets a fresh database.
 #![allow(clippy::disallowed_methods)] // tests mint tenant scopes directly
 
+#[path = "conformance_agents/batched.rs"]
+mod batched;
 #[path = "conformance_agents/conversations.rs"]
 mod conversations;
 #[path = "conformance_agents/knowledge.rs"]
 mod knowledge;
 
+use batched::*;
 use conversations::*;
 use domain::time::now_ms;
 use domain::*;
@@ -64,6 +67,8 @@ conformance!(
     pending_actions_are_decided_once,
     handoffs_are_requested_and_updated,
     usage_increments_sum_across_batches,
+    batched_runs_are_written_together_and_a_bad_one_alone_fails,
+    model_providers_are_set_replaced_and_removed_per_workspace,
 );
 
 /// A fresh user with their own workspace; returns the user and a scope on the workspace.

@@ -1,0 +1,108 @@
+//! Group-committed runs (`record_runs`) and workspace model providers, on both engines.
+
+use domain::time::now_ms;
+use domain::*;
+use serde_json::json;
+use store::testing::TestDb;
+use store::*;
+
+use super::{agent, new_conversation, workspace};
+
+fn record(
+    scope: &TenantScope,
+    agent: AgentId,
+    conversation: ConversationId,
+    new: Option<NewConversation>,
+) -> RunRecord {
+    let now = now_ms();
+    RunRecord {
+        scope: scope.clone(),
+        new_conversation: new,
+        conversation_id: conversation,
+        run_id: RunId::new(),
+        agent_id: agent,
+        model: Some("fake-model".into()),
+        status: RunStatus::Completed,
+        started_at: now - 5,
+        finished_at: now,
+        usage: json!({"prompt_tokens": 12, "completion_tokens": 3}),
+        error: None,
+        messages: vec![
+            NewMessage::text(MessageRole::User, "hello"),
+            NewMessage::text(MessageRole::Assistant, "hi there"),
+        ],
+        steps: vec![NewRunStep {
+            kind: StepKind::ModelCall,
+            name: "fake-model".into(),
+            input: json!({"messages": 2}),
+            output: json!({"text": "hi there"}),
+            latency_ms: 4,
+            tokens_in: 12,
+            tokens_out: 3,
+        }],
+    }
+}
+
+pub async fn batched_runs_are_written_together_and_a_bad_one_alone_fails(db: &TestDb) {
+    let (_, scope) = workspace(db, "batch@example.com").await;
+    let a = agent(db, &scope, "batch").await;
+    // One run starts its conversation; one continues an existing one; one names a conversation
+    // that does not exist (it must fail without taking the others down).
+    let fresh = new_conversation(a.id, Some("visitor-1"));
+    let fresh_id = fresh.id;
+    let existing = new_conversation(a.id, None);
+    db.store.create_conversation(&scope, &existing, now_ms()).await.unwrap();
+    let records = vec![
+        record(&scope, a.id, fresh_id, Some(fresh)),
+        record(&scope, a.id, existing.id, None),
+        record(&scope, a.id, ConversationId::new(), None),
+    ];
+    let results = db.store.record_runs(&records).await;
+    assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+    assert!(matches!(results[2], Err(StoreError::NotFound)), "{:?}", results[2]);
+    for r in &records[..2] {
+        let run = db.store.get_run(&scope, r.run_id).await.unwrap();
+        assert_eq!(run.run.status, RunStatus::Completed);
+        assert!(run.run.finished_at.is_some());
+        assert_eq!(run.steps.len(), 1);
+        assert_eq!(run.steps[0].seq, 1);
+        let msgs = db.store.list_messages(&scope, r.conversation_id, None, Some(10)).await.unwrap();
+        let texts: Vec<&str> = msgs.data.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["hello", "hi there"]);
+    }
+    let c = db.store.get_conversation(&scope, fresh_id).await.unwrap();
+    assert_eq!(c.end_user_id.as_deref(), Some("visitor-1"));
+    assert!(db.store.get_run(&scope, records[2].run_id).await.is_err(), "the bad run left nothing");
+    // Another workspace cannot write into this one's conversation.
+    let (_, other) = workspace(db, "batch-other@example.com").await;
+    let b = agent(db, &other, "other").await;
+    let stray = record(&other, b.id, existing.id, None);
+    let results = db.store.record_runs(std::slice::from_ref(&stray)).await;
+    assert!(results[0].is_err());
+    assert!(db.store.get_run(&scope, stray.run_id).await.is_err());
+}
+
+pub async fn model_providers_are_set_replaced_and_removed_per_workspace(db: &TestDb) {
+    let (_, scope) = workspace(db, "byok@example.com").await;
+    let (_, other) = workspace(db, "byok-other@example.com").await;
+    assert!(db.store.get_model_provider(&scope).await.unwrap().is_none());
+    let set = |model: &str| SetModelProvider {
+        provider: "openai".into(),
+        base_url: Some("https://llm.example.com/v1".into()),
+        model: model.into(),
+        api_key_sealed: format!("sealed-{model}"),
+        key_last4: "abcd".into(),
+        updated_by: None,
+    };
+    db.store.set_model_provider(&scope, &set("m1"), now_ms()).await.unwrap();
+    let replaced = db.store.set_model_provider(&scope, &set("m2"), now_ms()).await.unwrap();
+    assert_eq!(replaced.model, "m2");
+    assert_eq!(
+        db.store.get_model_provider(&scope).await.unwrap().unwrap().api_key_sealed,
+        "sealed-m2"
+    );
+    assert!(db.store.get_model_provider(&other).await.unwrap().is_none(), "isolated");
+    assert!(matches!(db.store.delete_model_provider(&other).await, Err(StoreError::NotFound)));
+    db.store.delete_model_provider(&scope).await.unwrap();
+    assert!(db.store.get_model_provider(&scope).await.unwrap().is_none());
+}
