@@ -16,7 +16,7 @@ fn record(
 ) -> RunRecord {
     let now = now_ms();
     RunRecord {
-        scope: scope.clone(),
+        scope: *scope,
         new_conversation: new,
         conversation_id: conversation,
         run_id: RunId::new(),
