@@ -21,7 +21,7 @@ use runtime::{
     FetchedPage, HandoffRequest, HandoffSink, KnowledgeHit, KnowledgeQuery, KnowledgeSearch, Ports,
     RunEvent, RunInput, RunOutcome, Runtime, RuntimeSettings, WebFetcher,
 };
-use store::{Channel, NewConversation, NewHandoff, Store, TenantScope};
+use store::{Channel, MessageRole, NewConversation, NewHandoff, NewMessage, Store, TenantScope};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::usage::UsageBuffer;
@@ -190,6 +190,9 @@ pub(crate) enum Persist {
 /// What a new run's final write needs besides the outcome.
 pub(crate) struct NewRunWrite {
     pub(crate) new_conversation: Option<NewConversation>,
+    /// The user's message was stored when the run started (so a crash cannot lose it); the
+    /// run's record leaves it out.
+    pub(crate) user_message_stored: bool,
     pub(crate) model: Option<String>,
     pub(crate) started_at: domain::time::Millis,
 }
@@ -453,6 +456,20 @@ impl App {
                 crate::conversations::to_llm_history(&stored)
             }
         };
+        // On the surfaces that hand out the conversation while the run streams, the message is
+        // stored before the run starts, so a crash mid-run cannot lose what was accepted. (The
+        // OpenAI-compatible API is stateless: its caller holds the history.)
+        let user_message_stored = new_conversation.is_none();
+        if user_message_stored {
+            self.store()
+                .append_messages(
+                    &scope,
+                    conversation_id,
+                    &[NewMessage::text(MessageRole::User, message.clone())],
+                    now,
+                )
+                .await?;
+        }
         let run_id = RunId::new();
         let own = self.workspace_runtime(&scope).await?;
         let runtime = own.as_deref().unwrap_or(&self.engine().runtime);
@@ -471,8 +488,12 @@ impl App {
         });
         // The run row is written when the run ends, with its steps and messages, in one
         // batched transaction (see `run_writer`).
-        let persist =
-            Persist::New(Box::new(NewRunWrite { new_conversation, model, started_at: now }));
+        let persist = Persist::New(Box::new(NewRunWrite {
+            new_conversation,
+            user_message_stored,
+            model,
+            started_at: now,
+        }));
         Ok(self.follow_with(scope, agent, conversation_id, run_id, handle, 1, persist))
     }
 

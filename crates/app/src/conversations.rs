@@ -200,7 +200,15 @@ impl App {
             finished_at: now,
             usage: usage_json(outcome),
             error: outcome.error.as_ref().map(|e| format!("{}: {}", e.code, e.message)),
-            messages: to_stored(outcome),
+            messages: {
+                let mut m = to_stored(outcome);
+                if write.user_message_stored
+                    && let Some(i) = m.iter().position(|x| x.role == MessageRole::User)
+                {
+                    m.remove(i);
+                }
+                m
+            },
             steps: crate::runs::to_steps(&outcome.trace),
         };
         if let Err(e) = self.engine().writer.write(record).await {

@@ -1,5 +1,5 @@
-//! Files attached to chat messages: read by the extractors, given to the model in that turn and
-//! later ones, shown in the conversation, and refused clearly when they cannot be read.
+//! What a chat message brings in: attached files (read by the extractors, given to the model in that turn and
+//! later ones, shown, refused clearly when unreadable) and the message itself, stored before the run.
 
 use base64::Engine as _;
 use fakellm::{FakeLlm, Reply};
@@ -101,5 +101,54 @@ async fn unreadable_attachments_are_refused_and_nothing_is_kept() {
     let list: Value = app.get("/api/v1/conversations", t).await.json().await.unwrap();
     assert_eq!(list["data"], json!([]), "no conversation was started by refused messages");
     assert!(fake.requests().is_empty(), "the model was not called");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_message_is_stored_before_the_answer_so_a_crash_cannot_lose_it() {
+    let fake = FakeLlm::start().await;
+    let app =
+        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
+            .await;
+    let s = app.signed_up("durable@example.com").await;
+    let agent = app.create_agent(&s.workspace_id, "Sam", "sam", AgentSpec::default()).await;
+    let t = s.access_token.clone();
+    fake.push(Reply::text("Slow but sure.").delay(std::time::Duration::from_millis(1500)));
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/agents/{agent}/chat")))
+        .bearer_auth(&t)
+        .header("accept", "text/event-stream")
+        .json(&json!({"message": "Please remember this question"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let conversation = resp.headers()["x-conversation-id"].to_str().unwrap().to_owned();
+    // While the model is still thinking, the question is already stored.
+    let detail: Value = app
+        .get(&format!("/api/v1/conversations/{conversation}"), Some(&t))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let users: Vec<&Value> =
+        detail["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "user").collect();
+    assert_eq!(users.len(), 1, "{detail}");
+    assert_eq!(users[0]["content"], "Please remember this question");
+    let _ = resp.text().await.unwrap(); // the run finishes
+    let detail: Value = app
+        .get(&format!("/api/v1/conversations/{conversation}"), Some(&t))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant"], "stored once, answered once: {detail}");
     app.stop().await;
 }
