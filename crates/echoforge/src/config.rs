@@ -26,6 +26,31 @@ pub struct Settings {
     /// The server-wide model provider (none configured: agents answer from knowledge).
     pub llm: LlmSettings,
     pub runs: RunsSettings,
+    /// Rate limits of the embeddable widget's public endpoints.
+    #[serde(default)]
+    pub widget: WidgetSettings,
+}
+
+/// Widget rate limits (per visitor of one agent, and per agent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WidgetSettings {
+    pub visitor_per_minute: i64,
+    pub visitor_per_day: i64,
+    pub agent_per_minute: i64,
+    pub agent_per_day: i64,
+}
+
+impl Default for WidgetSettings {
+    fn default() -> Self {
+        let d = app::WidgetLimits::default();
+        Self {
+            visitor_per_minute: d.visitor_per_minute,
+            visitor_per_day: d.visitor_per_day,
+            agent_per_minute: d.agent_per_minute,
+            agent_per_day: d.agent_per_day,
+        }
+    }
 }
 
 /// The model provider. Unset values fall back to `ECHOFORGE__LLM__*`, then `OPENAI_API_KEY` /
@@ -195,6 +220,7 @@ impl Default for Settings {
             internal: InternalSettings::default(),
             llm: LlmSettings::default(),
             runs: RunsSettings { retention_days: 30 },
+            widget: WidgetSettings::default(),
         }
     }
 }
@@ -231,6 +257,17 @@ impl Settings {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.bind_addr()?;
+        let w = &self.widget;
+        for (key, v) in [
+            ("widget.visitor_per_minute", w.visitor_per_minute),
+            ("widget.visitor_per_day", w.visitor_per_day),
+            ("widget.agent_per_minute", w.agent_per_minute),
+            ("widget.agent_per_day", w.agent_per_day),
+        ] {
+            if v < 1 {
+                bail!("{key} must be at least 1 (got {v})");
+            }
+        }
         if let Some(url) = &self.server.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -343,6 +380,23 @@ mod tests {
                 ("127.0.0.1:9200", Path::new("/from-cli")),
                 "CLI beats env"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn widget_limits_come_from_the_file_and_env_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("echoforge.toml", "[widget]\nvisitor_per_minute = 7\n")?;
+            jail.set_env("ECHOFORGE__WIDGET__AGENT_PER_DAY", "900");
+            let s = Settings::load(Some(Path::new("echoforge.toml")), &CliOverrides::default())
+                .unwrap();
+            assert_eq!((s.widget.visitor_per_minute, s.widget.agent_per_day), (7, 900));
+            let d = app::WidgetLimits::default();
+            assert_eq!(s.widget.agent_per_minute, d.agent_per_minute, "defaults fill the rest");
+            jail.set_env("ECHOFORGE__WIDGET__AGENT_PER_MINUTE", "0");
+            let err = Settings::load(None, &CliOverrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("widget.agent_per_minute"), "{err:#}");
             Ok(())
         });
     }

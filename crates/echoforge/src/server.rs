@@ -86,6 +86,12 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
         ..app::ChatSettings::default()
     };
     let app = App::new(store, Arc::new(keyring), mailer, config).with_runtime(model, chat);
+    app.set_widget_limits(app::WidgetLimits {
+        visitor_per_minute: settings.widget.visitor_per_minute,
+        visitor_per_day: settings.widget.visitor_per_day,
+        agent_per_minute: settings.widget.agent_per_minute,
+        agent_per_day: settings.widget.agent_per_day,
+    });
     let embedder = crate::eval::EmbeddingArgs {
         embedding_model_dir: settings.knowledge.embedding_model_dir.clone(),
         embedding_base_url: settings.knowledge.embedding_base_url.clone(),
