@@ -112,7 +112,15 @@ async fn invite(Path(secret): Path<String>, user: Result<WebUser, WebReject>) ->
 async fn team(State(state): State<AppState>, user: WebUser) -> PageResult {
     let p = &user.principal;
     let agents = page(state.app.agents(p, None, Some(100)).await)?;
-    Ok(render("team.html", user.ctx("team", json!({"agents": to_json(&agents.data)}))))
+    // Capabilities in plain words on the cards.
+    let labels: serde_json::Map<String, Value> = page(state.app.capabilities(p).await)?
+        .into_iter()
+        .map(|c| (c.id, Value::from(c.label)))
+        .collect();
+    Ok(render(
+        "team.html",
+        user.ctx("team", json!({"agents": to_json(&agents.data), "labels": labels})),
+    ))
 }
 
 #[derive(Deserialize, Default)]
