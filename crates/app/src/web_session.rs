@@ -74,8 +74,6 @@ impl App {
 
     /// Whether `presented` is the CSRF token of `session` (constant time).
     pub fn csrf_matches(&self, session: SessionId, presented: &str) -> bool {
-        let expected = self.csrf_token(session);
-        expected.len() == presented.len()
-            && expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        vault::token::constant_time_eq(&self.csrf_token(session), presented)
     }
 }

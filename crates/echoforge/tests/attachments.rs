@@ -4,7 +4,18 @@
 use base64::Engine as _;
 use fakellm::{FakeLlm, Reply};
 use serde_json::{Value, json};
-use testkit::{AgentSpec, Options, spawn_app_with};
+use testkit::{AgentSpec, Options, Session, TestApp, spawn_app_with};
+
+/// A server talking to a scripted fake model, a signed-in user and their agent `sam`.
+async fn start(email: &str) -> (FakeLlm, TestApp, Session, String) {
+    let fake = FakeLlm::start().await;
+    let app =
+        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
+            .await;
+    let s = app.signed_up(email).await;
+    let agent = app.create_agent(&s.workspace_id, "Sam", "sam", AgentSpec::default()).await;
+    (fake, app, s, agent)
+}
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -12,12 +23,7 @@ fn b64(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn attached_files_are_read_and_used_in_that_conversation() {
-    let fake = FakeLlm::start().await;
-    let app =
-        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
-            .await;
-    let s = app.signed_up("files@example.com").await;
-    let agent = app.create_agent(&s.workspace_id, "Sam", "sam", AgentSpec::default()).await;
+    let (fake, app, s, agent) = start("files@example.com").await;
     let t = Some(s.access_token.as_str());
     let path = format!("/api/v1/agents/{agent}/chat");
 
@@ -61,12 +67,7 @@ async fn attached_files_are_read_and_used_in_that_conversation() {
 
 #[tokio::test]
 async fn unreadable_attachments_are_refused_and_nothing_is_kept() {
-    let fake = FakeLlm::start().await;
-    let app =
-        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
-            .await;
-    let s = app.signed_up("badfiles@example.com").await;
-    let agent = app.create_agent(&s.workspace_id, "Sam", "sam", AgentSpec::default()).await;
+    let (fake, app, s, agent) = start("badfiles@example.com").await;
     let t = Some(s.access_token.as_str());
     let path = format!("/api/v1/agents/{agent}/chat");
     let cases = [
@@ -106,12 +107,7 @@ async fn unreadable_attachments_are_refused_and_nothing_is_kept() {
 
 #[tokio::test]
 async fn the_message_is_stored_before_the_answer_so_a_crash_cannot_lose_it() {
-    let fake = FakeLlm::start().await;
-    let app =
-        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
-            .await;
-    let s = app.signed_up("durable@example.com").await;
-    let agent = app.create_agent(&s.workspace_id, "Sam", "sam", AgentSpec::default()).await;
+    let (fake, app, s, agent) = start("durable@example.com").await;
     let t = s.access_token.clone();
     fake.push(Reply::text("Slow but sure.").delay(std::time::Duration::from_millis(1500)));
     let resp = app

@@ -386,6 +386,11 @@ async fn an_invite_is_accepted_from_its_page_and_the_workspace_can_be_switched()
     let both = format!("{bob_cookie}; {ws_cookie}");
     let (_, html) = page(&app, &both, "/settings").await;
     assert!(html.contains("owner@example.com"), "Alice's workspace members are shown");
+    // A remembered workspace the person is not (or no longer) in falls back to their own.
+    let stale = format!("{bob_cookie}; ef_ws=ws_01a2020200000000000000000000000");
+    let (status, html) = page(&app, &stale, "/settings").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("guest@example.com Co"), "Bob's own workspace is shown");
     let resp = client()
         .post(app.url("/web/workspace"))
         .header("cookie", &bob_cookie)

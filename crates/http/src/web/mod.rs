@@ -188,12 +188,13 @@ impl FromRequestParts<AppState> for WebUser {
             return Err(WebReject::Login(next));
         };
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let (user_id, session_id) =
-            state.app.authenticate_user(token).await.map_err(|_| WebReject::Login(next.clone()))?;
-        let me = state.app.me(user_id).await.map_err(WebReject::Error)?;
-        let chosen = cookie(parts, WORKSPACE_COOKIE)
-            .filter(|ws| me.workspaces.iter().any(|m| m.workspace_id.to_string() == *ws));
-        let principal = match state.app.authenticate(token, chosen, ip).await {
+        let remembered = cookie(parts, WORKSPACE_COOKIE);
+        let mut outcome = state.app.authenticate(token, remembered, ip).await;
+        if remembered.is_some() && matches!(outcome, Err(AppError::NotFound { .. })) {
+            // The remembered workspace is no longer the person's: show their first one.
+            outcome = state.app.authenticate(token, None, ip).await;
+        }
+        let principal = match outcome {
             Ok(p) => p,
             Err(AppError::Forbidden { .. }) => {
                 // Signed in but in no workspace (e.g. removed from it): only invites can help.
@@ -204,6 +205,10 @@ impl FromRequestParts<AppState> for WebUser {
             }
             Err(_) => return Err(WebReject::Login(next)),
         };
+        let app::Actor::User { user_id, session_id, .. } = principal.actor else {
+            return Err(WebReject::Login(next)); // the cookie never holds an API key
+        };
+        let me = state.app.me(user_id).await.map_err(WebReject::Error)?;
         let csrf = state.app.csrf_token(session_id);
         let chrome = serde_json::json!({
             "user": {"name": me.user.name, "email": me.user.email},

@@ -192,10 +192,15 @@ async fn onboarding(
     ))
 }
 
-async fn agent_of(state: &AppState, p: &Principal, id: &str) -> Result<app::AgentView, WebError> {
+/// The agent a path names, with its parsed id; a malformed id is a 404 like a missing agent.
+async fn agent_of(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<(domain::AgentId, app::AgentView), WebError> {
     let id =
         domain::AgentId::parse(id).map_err(|_| WebError(AppError::NotFound { what: "agent" }))?;
-    page(state.app.agent(p, id).await)
+    Ok((id, page(state.app.agent(p, id).await)?))
 }
 
 async fn welcome(
@@ -204,7 +209,7 @@ async fn welcome(
     Path(id): Path<String>,
 ) -> PageResult {
     let p = &user.principal;
-    let agent = agent_of(&state, p, &id).await?;
+    let (_, agent) = agent_of(&state, p, &id).await?;
     let prompts = match agent.template.as_deref() {
         Some(slug) => state
             .app
@@ -234,7 +239,7 @@ async fn member(
     Query(q): Query<SetupQuery>,
 ) -> PageResult {
     let p = &user.principal;
-    let agent = agent_of(&state, p, &id).await?;
+    let (_, agent) = agent_of(&state, p, &id).await?;
     let capabilities = page(state.app.capabilities(p).await)?;
     let kbs = page(state.app.knowledge_bases(p, None, Some(100)).await)?;
     Ok(render(
@@ -264,9 +269,8 @@ async fn chat(
     Query(q): Query<ChatQuery>,
 ) -> PageResult {
     let p = &user.principal;
-    let agent = agent_of(&state, p, &agent).await?;
-    let agent_id = domain::AgentId::parse(&agent.id).ok();
-    let filter = store::ConversationFilter { agent_id, end_user_id: None };
+    let (agent_id, agent) = agent_of(&state, p, &agent).await?;
+    let filter = store::ConversationFilter { agent_id: Some(agent_id), end_user_id: None };
     let mut conversations = page(state.app.conversations(p, filter, None, Some(100)).await)?.data;
     let search = q.q.unwrap_or_default();
     if !search.trim().is_empty() {
@@ -280,7 +284,7 @@ async fn chat(
         None => None,
     };
     if let Some(c) = &current
-        && c.conversation.agent_id.to_string() != agent.id
+        && c.conversation.agent_id != agent_id
     {
         return Err(WebError(AppError::NotFound { what: "conversation" }));
     }
@@ -377,9 +381,7 @@ async fn studio_agent(
     Path(id): Path<String>,
 ) -> PageResult {
     let p = &user.principal;
-    let agent = agent_of(&state, p, &id).await?;
-    let agent_id = domain::AgentId::parse(&agent.id)
-        .map_err(|_| WebError(AppError::NotFound { what: "agent" }))?;
+    let (agent_id, agent) = agent_of(&state, p, &id).await?;
     let revisions = page(state.app.agent_revisions(p, agent_id, None, Some(50)).await)?;
     let keys = page(state.app.agent_keys(p, agent_id).await)?;
     let editable = json!({
