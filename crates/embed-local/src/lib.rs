@@ -1,11 +1,15 @@
 //! Local sentence-transformers embeddings: a BERT model (all-MiniLM-L6-v2 and its kin) loaded
 //! from a directory holding `config.json`, `model.safetensors` and `tokenizer.json`, run on
-//! the CPU with candle, mean-pooled over real tokens and L2-normalised — the recipe
-//! sentence-transformers applies for these models.
+//! the CPU by a small encoder of our own (`bert.rs`, with one SIMD kernel in `kernels.rs`),
+//! mean-pooled over the tokens and L2-normalised — the recipe sentence-transformers applies
+//! for these models.
 //!
-//! It lives apart from `knowledge` so that builds without local models never compile candle.
-//! candle is very slow unoptimised: build it with `opt-level = 3` even in dev profiles.
+//! It lives apart from `knowledge` so that builds without local models never compile the
+//! tokenizer. The encoder is slow unoptimised: the workspace builds this crate with
+//! `opt-level = 3` even in dev profiles.
 
+mod bert;
+mod kernels;
 mod model;
 
 pub use model::{LocalEmbedder, LocalEmbedderConfig};
@@ -32,7 +36,10 @@ pub enum LocalEmbedError {
     /// The tokenizer failed to load or to encode.
     #[error("tokenizer error: {0}")]
     Tokenizer(String),
-    /// The model failed to load or to run.
-    #[error("model error: {0}")]
-    Model(#[from] candle_core::Error),
+    /// The encoder's worker threads could not be started.
+    #[error("cannot start embedding threads: {0}")]
+    Threads(String),
+    /// `model.safetensors` is unreadable or lacks a tensor the architecture needs.
+    #[error("bad model weights: {0}")]
+    Weights(String),
 }

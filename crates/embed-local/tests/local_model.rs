@@ -54,7 +54,8 @@ async fn embeddings_match_the_numpy_reference_and_make_sense() {
             let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-4, "{how} vector {i} not unit length");
             let c = cosine(v, &expected);
-            assert!(c >= 0.999, "{how} `{}`: cosine {c} with the reference", texts[i]);
+            // bfloat16 weights move these by about 1e-5.
+            assert!(c >= 0.9999, "{how} `{}`: cosine {c} with the reference", texts[i]);
         }
     }
     // The sentence-transformers documentation gives 0.7553 for this pair.

@@ -7,7 +7,7 @@
 //!   dense vectors kept beside it, fused by reciprocal-rank fusion; every chunk is tagged with
 //!   its workspace and knowledge base and every search is filtered on both.
 //! - [`embed`]: one [`Embedder`] trait with "none" and OpenAI-compatible implementations (the
-//!   local candle model lives in the `embed-local` crate to keep this one quick to build).
+//!   local model lives in the `embed-local` crate to keep this one quick to build).
 //! - [`eval`]: BEIR-style retrieval evaluation (nDCG@10, recall@100, MRR@10, latency).
 
 pub mod chunking;

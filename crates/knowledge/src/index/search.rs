@@ -62,20 +62,46 @@ pub(crate) async fn search(
         (SearchMode::Hybrid, false) => SearchMode::Lexical,
         (mode, _) => mode,
     };
+    let joined =
+        |e: tokio::task::JoinError| KnowledgeError::Write(format!("search task failed: {e}"));
+    let searcher = shared.reader.searcher();
+    let depth =
+        if mode == SearchMode::Hybrid { fusion_depth(request.top_k) } else { request.top_k };
+    let kbs = kbs.to_vec();
+    // In hybrid mode BM25 runs while the query is being embedded.
+    let early_lexical = (mode == SearchMode::Hybrid).then(|| {
+        let (shared, searcher, kbs, query) =
+            (shared.clone(), searcher.clone(), kbs.clone(), request.query.clone());
+        tokio::task::spawn_blocking(move || lexical(&shared, &searcher, ws, &kbs, &query, depth))
+    });
     let query_vector = if mode == SearchMode::Lexical {
         None
     } else {
         let mut v = shared.embedder.embed(std::slice::from_ref(&request.query)).await?;
         Some(v.pop().ok_or_else(|| KnowledgeError::Embedding("no vector for the query".into()))?)
     };
+    let lexical_hits = match early_lexical {
+        Some(task) => Some(task.await.map_err(joined)??),
+        None => None,
+    };
     let shared = shared.clone();
-    let kbs = kbs.to_vec();
     let request = request.clone();
     tokio::task::spawn_blocking(move || {
-        search_blocking(&shared, ws, &kbs, &request, mode, query_vector.as_deref())
+        let ranked = Ranked { mode, depth, lexical: lexical_hits, query_vector };
+        search_blocking(&shared, &searcher, ws, &kbs, &request, ranked)
     })
     .await
-    .map_err(|e| KnowledgeError::Write(format!("search task failed: {e}")))?
+    .map_err(joined)?
+}
+
+/// What a search has (or still needs to compute) before its hits are read.
+struct Ranked {
+    mode: SearchMode,
+    /// Candidates per list.
+    depth: usize,
+    /// BM25 hits, when already computed.
+    lexical: Option<Vec<(ChunkId, f32, DocAddress)>>,
+    query_vector: Option<Vec<f32>>,
 }
 
 /// Candidates taken from each list before fusion.
@@ -85,21 +111,19 @@ fn fusion_depth(top_k: usize) -> usize {
 
 fn search_blocking(
     shared: &Shared,
+    searcher: &Searcher,
     ws: WorkspaceId,
     kbs: &[KnowledgeBaseId],
     request: &SearchRequest,
-    mode: SearchMode,
-    query_vector: Option<&[f32]>,
+    ranked: Ranked,
 ) -> Result<Vec<SearchHit>, KnowledgeError> {
-    let searcher = shared.reader.searcher();
-    let depth =
-        if mode == SearchMode::Hybrid { fusion_depth(request.top_k) } else { request.top_k };
-    let lexical = if mode == SearchMode::Semantic {
-        Vec::new()
-    } else {
-        lexical(shared, &searcher, ws, kbs, &request.query, depth)?
+    let Ranked { mode, depth, lexical: early, query_vector } = ranked;
+    let lexical = match early {
+        Some(hits) => hits,
+        None if mode == SearchMode::Semantic => Vec::new(),
+        None => lexical(shared, searcher, ws, kbs, &request.query, depth)?,
     };
-    let dense = match query_vector {
+    let dense = match query_vector.as_deref() {
         Some(q) => {
             shared.vectors.read().map_err(|_| KnowledgeError::WriterGone)?.search(ws, kbs, q, depth)
         }
@@ -125,7 +149,7 @@ fn search_blocking(
         }
         let address = match addresses.remove(&chunk_id) {
             Some(a) => Some(a),
-            None => locate(shared, &searcher, chunk_id)?,
+            None => locate(shared, searcher, chunk_id)?,
         };
         // A vector whose chunk is not (or no longer) in the text index is skipped.
         let Some(address) = address else { continue };

@@ -135,6 +135,58 @@ fn dot(a: &[i8], b: &[i8]) -> i32 {
     acc.iter().sum::<i32>() + tail
 }
 
+/// Vectors from which one search scans on two threads.
+const PARALLEL_SCAN_MIN: usize = 32_768;
+
+/// A score and the chunk it belongs to, ordered by score (for the top-n heap).
+struct Scored(f32, ChunkId);
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The `n` best of the given rows, unordered: a bounded min-heap, so a scan of 100k vectors
+/// allocates `n` entries rather than 100k.
+fn top_n(
+    q: &Quantized,
+    dim: usize,
+    slices: &[(&Partition, std::ops::Range<usize>)],
+    n: usize,
+) -> Vec<(ChunkId, f32)> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(n + 1);
+    for (p, rows) in slices {
+        let codes = &p.codes[rows.start * dim..rows.end * dim];
+        for (r, v) in rows.clone().zip(codes.chunks_exact(dim)) {
+            let s = dot(&q.codes, v) as f32 * q.scale * p.scales[r];
+            if heap.len() < n {
+                heap.push(Reverse(Scored(s, p.chunks[r])));
+            } else if heap.peek().is_some_and(|worst| s > worst.0.0) {
+                heap.pop();
+                heap.push(Reverse(Scored(s, p.chunks[r])));
+            }
+        }
+    }
+    heap.into_iter().map(|Reverse(Scored(s, c))| (c, s)).collect()
+}
+
 impl VectorStore {
     /// Opens (or creates) `dir/vectors.log` and replays it.
     pub(crate) fn open(dir: &Path) -> Result<Self, KnowledgeError> {
@@ -229,26 +281,44 @@ impl VectorStore {
             return Vec::new();
         }
         let q = Quantized::from_f32(query);
-        let capacity = kbs
-            .iter()
-            .filter_map(|kb| self.mem.parts.get(&(ws, *kb)))
-            .map(|p| p.chunks.len())
-            .sum();
-        let mut scored: Vec<(ChunkId, f32)> = Vec::with_capacity(capacity);
-        for kb in kbs {
-            let Some(p) = self.mem.parts.get(&(ws, *kb)) else { continue };
-            for (i, codes) in p.codes.chunks_exact(dim).enumerate() {
-                let s = dot(&q.codes, codes) as f32 * q.scale * p.scales[i];
-                scored.push((p.chunks[i], s));
+        // (partition, row range) slices of the work, split in two when large enough that a
+        // second thread pays for itself.
+        let parts: Vec<&Partition> =
+            kbs.iter().filter_map(|kb| self.mem.parts.get(&(ws, *kb))).collect();
+        let total: usize = parts.iter().map(|p| p.chunks.len()).sum();
+        let mut best = if total >= PARALLEL_SCAN_MIN {
+            let half = total / 2;
+            let (mut first, mut second) = (Vec::new(), Vec::new());
+            let mut seen = 0;
+            for p in &parts {
+                let len = p.chunks.len();
+                let cut = half.saturating_sub(seen).min(len);
+                if cut > 0 {
+                    first.push((*p, 0..cut));
+                }
+                if cut < len {
+                    second.push((*p, cut..len));
+                }
+                seen += len;
             }
-        }
-        let by_score = |a: &(ChunkId, f32), b: &(ChunkId, f32)| b.1.total_cmp(&a.1);
-        if scored.len() > n {
-            scored.select_nth_unstable_by(n - 1, by_score);
-            scored.truncate(n);
-        }
-        scored.sort_unstable_by(by_score);
-        scored
+            let (a, b) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| top_n(&q, dim, &second, n));
+                let mine = top_n(&q, dim, &first, n);
+                (mine, other.join())
+            });
+            // A panic in the scan thread would be a bug; fall back to scanning here.
+            let b = b.unwrap_or_else(|_| top_n(&q, dim, &second, n));
+            let mut all = a;
+            all.extend(b);
+            all
+        } else {
+            let whole: Vec<(&Partition, std::ops::Range<usize>)> =
+                parts.iter().map(|p| (*p, 0..p.chunks.len())).collect();
+            top_n(&q, dim, &whole, n)
+        };
+        best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        best.truncate(n);
+        best
     }
 
     /// Rewrites the log with only the live vectors.
@@ -362,5 +432,64 @@ fn read_op(r: &mut impl Read) -> Option<(VectorOp, u64)> {
             Some((op, 1 + 32))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: &mut u64, dim: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                (*seed % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        crate::embed::normalize(&mut v);
+        v
+    }
+
+    /// Large enough to take the two-thread path, across two knowledge bases (and a third
+    /// that must not be searched), against a plain sort of every score.
+    #[test]
+    fn the_split_scan_finds_the_same_top_n_as_a_full_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = VectorStore::open(dir.path()).unwrap();
+        let (ws, kbs) = (WorkspaceId::new(), [KnowledgeBaseId::new(), KnowledgeBaseId::new()]);
+        let other = KnowledgeBaseId::new();
+        let mut seed = 0x2545_F491_4F6C_DD1D;
+        let dim = 16;
+        let mut ops = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..(PARALLEL_SCAN_MIN + 5_000) {
+            let kb = if i % 3 == 0 { other } else { kbs[i % 2] };
+            let chunk = ChunkId::new();
+            let vector = Quantized::from_f32(&unit(&mut seed, dim));
+            if kb != other {
+                expected.push((chunk, vector.clone()));
+            }
+            ops.push(VectorOp::Put { ws, kb, doc: DocumentId::new(), chunk, vector });
+        }
+        store.apply_all(ops).unwrap();
+        let query = unit(&mut seed, dim);
+        let q = Quantized::from_f32(&query);
+        let mut all: Vec<(ChunkId, f32)> = expected
+            .iter()
+            .map(|(c, v)| (*c, dot(&q.codes, &v.codes) as f32 * q.scale * v.scale))
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let found = store.search(ws, &kbs, &query, 50);
+        assert_eq!(found.len(), 50);
+        for (got, want) in found.iter().zip(&all) {
+            assert_eq!(got.1, want.1, "scores in order");
+        }
+        let found: std::collections::HashSet<ChunkId> = found.iter().map(|h| h.0).collect();
+        let ties = all[49].1;
+        for (c, s) in all.iter().take_while(|(_, s)| *s > ties) {
+            assert!(found.contains(c), "missing a hit of score {s}");
+        }
     }
 }
