@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::LocalEmbedError;
-use crate::kernels::{Packed, from_bf16, lanes, linear, to_bf16};
+use crate::kernels::{self, Packed, from_bf16, lanes, linear, to_bf16};
 
 /// The fields of a Hugging Face `config.json` this encoder uses.
 #[derive(Debug, Deserialize)]
@@ -413,38 +413,7 @@ impl Bert {
     /// Scaled dot-product self-attention for `heads`; `qkv` rows are `[q | k | v]`, `ctx` rows
     /// hold the context of those heads side by side.
     fn attention(&self, qkv: &[f32], m: usize, heads: std::ops::Range<usize>, ctx: &mut [f32]) {
-        let h = self.hidden;
-        let d = h / self.heads;
-        let width = heads.len() * d;
-        let scale = 1.0 / (d as f32).sqrt();
-        let row = |i: usize, part: usize, head: usize| -> &[f32] {
-            let start = i * 3 * h + part * h + head * d;
-            &qkv[start..start + d]
-        };
-        let mut scores = vec![0f32; m];
-        ctx.fill(0.0);
-        for (slot, head) in heads.enumerate() {
-            for i in 0..m {
-                let q = row(i, 0, head);
-                let mut max = f32::NEG_INFINITY;
-                for (j, s) in scores.iter_mut().enumerate() {
-                    *s = q.iter().zip(row(j, 1, head)).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    max = max.max(*s);
-                }
-                let mut total = 0.0;
-                for s in &mut scores {
-                    *s = (*s - max).exp();
-                    total += *s;
-                }
-                let out = &mut ctx[i * width + slot * d..i * width + (slot + 1) * d];
-                for (j, s) in scores.iter().enumerate() {
-                    let p = s / total;
-                    for (o, v) in out.iter_mut().zip(row(j, 2, head)) {
-                        *o += p * v;
-                    }
-                }
-            }
-        }
+        kernels::attention(qkv, m, self.hidden, self.hidden / self.heads, heads, ctx);
     }
 
     /// Embeds several sequences. A lone one (a search query) splits its larger products in

@@ -230,9 +230,142 @@ fn block<S: Simd>(simd: S, x: [&[f32]; XR], w: [&[u32]; WR]) -> [[f32; WR]; XR] 
     out
 }
 
+/// `e^x` for `x` in about [-87, 88] (Cephes' `expf` polynomial, within 2 ulp): no calls or
+/// branches, so softmax loops vectorise.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding and subtracting it rounds to an integer.
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut y = 1.987_569_1e-4;
+    y = y * r + 1.398_199_9e-3;
+    y = y * r + 8.333_452e-3;
+    y = y * r + 4.166_579_6e-2;
+    y = y * r + 1.666_666_5e-1;
+    y = y * r + 0.5;
+    y = y * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Scaled dot-product self-attention for the heads `heads` of a `m`-token sequence.
+///
+/// `qkv` rows are `[q | k | v]` (`3 · hidden` wide, heads of `d` columns each); row `i` of `ctx`
+/// receives the context of those heads side by side (`heads.len() · d` wide).
+pub(crate) fn attention(
+    qkv: &[f32],
+    m: usize,
+    hidden: usize,
+    d: usize,
+    heads: std::ops::Range<usize>,
+    ctx: &mut [f32],
+) {
+    Arch::new().dispatch(Attention { qkv, m, hidden, d, heads, ctx });
+}
+
+struct Attention<'a> {
+    qkv: &'a [f32],
+    m: usize,
+    hidden: usize,
+    d: usize,
+    heads: std::ops::Range<usize>,
+    ctx: &'a mut [f32],
+}
+
+impl WithSimd for Attention<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Self { qkv, m, hidden: h, d, heads, ctx } = self;
+        let width = heads.len() * d;
+        let scale = 1.0 / (d as f32).sqrt();
+        let row = |i: usize, part: usize, head: usize| -> &[f32] {
+            let start = i * 3 * h + part * h + head * d;
+            &qkv[start..start + d]
+        };
+        let mut scores = vec![0f32; m];
+        ctx.fill(0.0);
+        for (slot, head) in heads.enumerate() {
+            for i in 0..m {
+                let (q, qt) = S::as_simd_f32s(row(i, 0, head));
+                let mut max = f32::NEG_INFINITY;
+                for (j, s) in scores.iter_mut().enumerate() {
+                    let (k, kt) = S::as_simd_f32s(row(j, 1, head));
+                    let mut acc = simd.splat_f32s(0.0);
+                    for (a, b) in q.iter().zip(k) {
+                        acc = simd.mul_add_f32s(*a, *b, acc);
+                    }
+                    let tail: f32 = qt.iter().zip(kt).map(|(a, b)| a * b).sum();
+                    *s = (simd.reduce_sum_f32s(acc) + tail) * scale;
+                    max = max.max(*s);
+                }
+                scores.iter_mut().for_each(|s| *s = exp(*s - max));
+                let total: f32 = scores.iter().sum();
+                let out = &mut ctx[i * width + slot * d..i * width + (slot + 1) * d];
+                let (out, out_tail) = S::as_mut_simd_f32s(out);
+                for (j, s) in scores.iter().enumerate() {
+                    let p = s / total;
+                    let pv = simd.splat_f32s(p);
+                    let (v, vt) = S::as_simd_f32s(row(j, 2, head));
+                    for (o, x) in out.iter_mut().zip(v) {
+                        *o = simd.mul_add_f32s(pv, *x, *o);
+                    }
+                    for (o, x) in out_tail.iter_mut().zip(vt) {
+                        *o += p * x;
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_exp_matches_the_standard_one() {
+        let mut worst = 0f32;
+        for i in -87_000..=10_000 {
+            let x = i as f32 / 1000.0;
+            let (got, want) = (exp(x), x.exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 1e-6, "largest relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1000.0) >= 0.0 && exp(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn attention_matches_a_plain_softmax() {
+        let (m, heads, d) = (5, 3, 12);
+        let h = heads * d;
+        let qkv: Vec<f32> = (0..m * 3 * h).map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0).collect();
+        let mut ctx = vec![f32::NAN; m * 2 * d];
+        attention(&qkv, m, h, d, 1..3, &mut ctx);
+        for (slot, head) in (1..3).enumerate() {
+            for i in 0..m {
+                let at = |r: usize, part: usize, c: usize| qkv[r * 3 * h + part * h + head * d + c];
+                let logits: Vec<f32> = (0..m)
+                    .map(|j| {
+                        (0..d).map(|c| at(i, 0, c) * at(j, 1, c)).sum::<f32>() / (d as f32).sqrt()
+                    })
+                    .collect();
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let weights: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+                let total: f32 = weights.iter().sum();
+                for c in 0..d {
+                    let want: f32 = (0..m).map(|j| weights[j] / total * at(j, 2, c)).sum();
+                    let got = ctx[i * 2 * d + slot * d + c];
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "head {head} row {i} col {c}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn bfloat16_rounds_to_nearest() {
