@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::LocalEmbedError;
-use crate::kernels::{self, Packed, from_bf16, lanes, linear, to_bf16};
+use crate::kernels::{self, Packed, erf, from_bf16, lanes, linear, to_bf16};
 
 /// The fields of a Hugging Face `config.json` this encoder uses.
 #[derive(Debug, Deserialize)]
@@ -59,26 +59,6 @@ impl Activation {
             Self::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
         }
     }
-}
-
-/// The error function as a rational polynomial on [-4, 4] (Eigen's `generic_fast_erf_float`,
-/// within a few ulp of the exact value): no branches or calls, so the GELU loop vectorises,
-/// where libm's `erff` took a sixth of a query's time.
-#[inline(always)]
-fn erf(x: f32) -> f32 {
-    let x = x.clamp(-4.0, 4.0);
-    let x2 = x * x;
-    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
-    p = x2 * p + -2.101_024e-6;
-    p = x2 * p + -5.692_506_4e-5;
-    p = x2 * p + -7.349_906_3e-4;
-    p = x2 * p + -2.954_6e-3;
-    p = x2 * p + -1.609_603_3e-2;
-    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
-    q = x2 * q + -1.682_827e-3;
-    q = x2 * q + -7.373_329e-3;
-    q = x2 * q + -1.426_473_9e-2;
-    x * p / q
 }
 
 /// A dense layer, its `[out, in]` weights packed in bfloat16.
@@ -444,20 +424,7 @@ fn residual_norm(x: &mut [f32], delta: &[f32], norm: &Norm, eps: f32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{erf, f16_to_f32};
-
-    #[test]
-    fn fast_erf_matches_libm() {
-        let mut worst = 0f32;
-        for i in -6000..=6000 {
-            let x = i as f32 / 1000.0;
-            worst = worst.max((erf(x) - libm::erff(x)).abs());
-        }
-        assert!(worst < 2e-6, "largest difference {worst}");
-        assert_eq!(erf(0.0), 0.0);
-        assert!((erf(1.0) - 0.842_700_8).abs() < 1e-6);
-        assert!((erf(-10.0) + 1.0).abs() < 1e-6);
-    }
+    use super::f16_to_f32;
 
     #[test]
     fn half_precision_converts_exactly() {

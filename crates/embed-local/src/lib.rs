@@ -1,6 +1,6 @@
 //! Local sentence-transformers embeddings: a BERT model (all-MiniLM-L6-v2 and its kin) loaded
 //! from a directory holding `config.json`, `model.safetensors` and `tokenizer.json`, run on
-//! the CPU by a small encoder of our own (`bert.rs`, with one SIMD kernel in `kernels.rs`),
+//! the CPU by a small encoder of our own (`bert.rs`, with its SIMD loops in `kernels.rs`),
 //! mean-pooled over the tokens and L2-normalised — the recipe sentence-transformers applies
 //! for these models.
 //!
