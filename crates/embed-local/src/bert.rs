@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::LocalEmbedError;
-use crate::kernels::{self, Packed, erf, from_bf16, lanes, linear, to_bf16};
+use crate::kernels::{self, Packed, erf, from_bf16, linear, to_bf16};
 
 /// The fields of a Hugging Face `config.json` this encoder uses.
 #[derive(Debug, Deserialize)]
@@ -187,10 +187,9 @@ fn tensor(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>,
         Dtype::F32 => {
             data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
         }
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16))
-            .collect(),
+        Dtype::BF16 => {
+            data.chunks_exact(2).map(|b| from_bf16(u16::from_le_bytes([b[0], b[1]]))).collect()
+        }
         Dtype::F16 => {
             data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()
         }
@@ -270,7 +269,6 @@ impl Bert {
                 beta: t(&format!("{name}.bias"), &[h])?,
             })
         };
-        let lanes = lanes();
         let dense =
             |names: &[String], out: usize, inputs: usize| -> Result<Dense, LocalEmbedError> {
                 let mut w = Vec::with_capacity(names.len() * out * inputs);
@@ -279,7 +277,7 @@ impl Bert {
                     w.extend(t(&format!("{name}.weight"), &[out, inputs])?);
                     b.extend(t(&format!("{name}.bias"), &[out])?);
                 }
-                Ok(Dense { w: Packed::new(&w, inputs, lanes), b })
+                Ok(Dense { w: Packed::new(&w, inputs), b })
             };
         let inter = config.intermediate_size;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
@@ -372,7 +370,6 @@ impl Bert {
             }
             layer.attn_out.forward(&ctx, &mut tmp, split, None);
             residual_norm(&mut x, &tmp, &layer.attn_norm, self.eps);
-            up.resize(m * layer.up.outputs(), 0.0);
             layer.up.forward(&x, &mut up, split, Some(self.act));
             layer.down.forward(&up, &mut tmp, split, None);
             residual_norm(&mut x, &tmp, &layer.out_norm, self.eps);

@@ -21,7 +21,7 @@ const XR: usize = 2;
 const WR: usize = 4;
 
 /// The f32 SIMD width `pulp` picks on this CPU (1 when it falls back to scalar code).
-pub(crate) fn lanes() -> usize {
+fn lanes() -> usize {
     struct Lanes;
     impl WithSimd for Lanes {
         type Output = usize;
@@ -60,8 +60,9 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
-    /// Packs row-major f32 weights of `inputs` columns.
-    pub(crate) fn new(w: &[f32], inputs: usize, lanes: usize) -> Self {
+    /// Packs row-major f32 weights of `inputs` columns for this CPU's SIMD width.
+    pub(crate) fn new(w: &[f32], inputs: usize) -> Self {
+        let lanes = lanes();
         let group = 2 * lanes;
         let padded = inputs.div_ceil(group) * group;
         let rows = w.len() / inputs.max(1);
@@ -426,7 +427,6 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         };
-        let lanes = lanes();
         // Odd row counts, outputs not a multiple of 4, inputs that need padding.
         for (m, k, n) in
             [(1, 1, 1), (3, 7, 5), (5, 33, 9), (2, 64, 4), (7, 389, 13), (20, 384, 1536)]
@@ -434,7 +434,7 @@ mod tests {
             let x: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let w: Vec<f32> = (0..n * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..n).map(|_| next()).collect();
-            let packed = Packed::new(&w, k, lanes);
+            let packed = Packed::new(&w, k);
             assert_eq!(packed.get(n - 1, k - 1), from_bf16(to_bf16(w[n * k - 1])));
             let p = packed.padded();
             let mut xp = vec![0.0; m * p];

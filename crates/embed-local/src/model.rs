@@ -9,6 +9,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::LocalEmbedError;
 use crate::bert::{Bert, BertConfig};
+
 /// Settings of a local model.
 #[derive(Debug, Clone)]
 pub struct LocalEmbedderConfig {
@@ -20,15 +21,12 @@ pub struct LocalEmbedderConfig {
     /// Longest input in word pieces; `None` takes `max_seq_length` from
     /// `sentence_bert_config.json`, else 256.
     pub max_tokens: Option<usize>,
-    /// Threads per pool (one pool for lone queries, one for batches); `None` takes
-    /// `RAYON_NUM_THREADS`, else one per core.
-    pub threads: Option<usize>,
 }
 
 impl LocalEmbedderConfig {
     /// Defaults for the model in `model_dir`.
     pub fn new(model_dir: impl Into<PathBuf>) -> Self {
-        Self { model_dir: model_dir.into(), batch_size: 32, max_tokens: None, threads: None }
+        Self { model_dir: model_dir.into(), batch_size: 32, max_tokens: None }
     }
 }
 
@@ -96,7 +94,8 @@ impl LocalEmbedder {
             .map_or_else(|| "local".to_owned(), |n| n.to_string_lossy().into_owned());
         let pool = |name: &'static str| {
             rayon::ThreadPoolBuilder::new()
-                .num_threads(config.threads.unwrap_or(0))
+                // Zero: `RAYON_NUM_THREADS`, else one thread per core.
+                .num_threads(0)
                 .thread_name(move |i| format!("{name}-{i}"))
                 .build()
                 .map_err(|e| LocalEmbedError::Threads(e.to_string()))
@@ -116,9 +115,9 @@ impl LocalEmbedder {
         self.inner.model.hidden()
     }
 
-    /// Embeds on the calling thread, which it keeps busy together with rayon's pool (call
-    /// from a blocking context). A lone text splits its larger products over the cores; a
-    /// batch encodes its texts in parallel.
+    /// Embeds, blocking the calling thread while the encoder's pools work (call from a
+    /// blocking context). A lone text splits its larger products over the cores; a batch
+    /// encodes its texts in parallel.
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LocalEmbedError> {
         let inner = &self.inner;
         let mut out = Vec::with_capacity(texts.len());

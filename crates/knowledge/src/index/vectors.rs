@@ -281,39 +281,23 @@ impl VectorStore {
             return Vec::new();
         }
         let q = Quantized::from_f32(query);
-        // (partition, row range) slices of the work, split in two when large enough that a
-        // second thread pays for itself.
         let parts: Vec<&Partition> =
             kbs.iter().filter_map(|kb| self.mem.parts.get(&(ws, *kb))).collect();
         let total: usize = parts.iter().map(|p| p.chunks.len()).sum();
         let mut best = if total >= PARALLEL_SCAN_MIN {
-            let half = total / 2;
-            let (mut first, mut second) = (Vec::new(), Vec::new());
-            let mut seen = 0;
-            for p in &parts {
-                let len = p.chunks.len();
-                let cut = half.saturating_sub(seen).min(len);
-                if cut > 0 {
-                    first.push((*p, 0..cut));
-                }
-                if cut < len {
-                    second.push((*p, cut..len));
-                }
-                seen += len;
-            }
-            let (a, b) = std::thread::scope(|scope| {
+            // Large enough that a second thread pays for itself: each takes half of every
+            // partition.
+            let first: Vec<_> = parts.iter().map(|p| (*p, 0..p.chunks.len() / 2)).collect();
+            let second: Vec<_> =
+                parts.iter().map(|p| (*p, p.chunks.len() / 2..p.chunks.len())).collect();
+            std::thread::scope(|scope| {
                 let other = scope.spawn(|| top_n(&q, dim, &second, n));
-                let mine = top_n(&q, dim, &first, n);
-                (mine, other.join())
-            });
-            // A panic in the scan thread would be a bug; fall back to scanning here.
-            let b = b.unwrap_or_else(|_| top_n(&q, dim, &second, n));
-            let mut all = a;
-            all.extend(b);
-            all
+                let mut mine = top_n(&q, dim, &first, n);
+                mine.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+                mine
+            })
         } else {
-            let whole: Vec<(&Partition, std::ops::Range<usize>)> =
-                parts.iter().map(|p| (*p, 0..p.chunks.len())).collect();
+            let whole: Vec<_> = parts.iter().map(|p| (*p, 0..p.chunks.len())).collect();
             top_n(&q, dim, &whole, n)
         };
         best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
