@@ -6,31 +6,17 @@
 
 mod accounts;
 mod admin;
-mod agent_cache;
-mod agent_keys;
 mod agents;
-pub mod attachments;
 pub mod auth;
 mod catalog_api;
-mod chat;
+pub mod chat;
 mod conversations;
 mod error;
-mod key_rate;
-mod keys;
 pub mod knowledge;
-mod knowledge_console;
-mod knowledge_sync;
-mod knowledge_upload;
-mod limiter;
 pub mod mail;
-mod model_provider;
 mod onboarding;
-mod run_writer;
-mod runs;
-mod suggest;
+mod tools;
 mod usage;
-pub mod web_fetch;
-pub mod web_session;
 mod widget;
 pub mod worker;
 mod workspace;
@@ -39,27 +25,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{LoginResult, Me, RegisterInput, TokenPair};
-pub use agent_keys::AgentKeyInput;
+pub use agents::keys::AgentKeyInput;
 pub use agents::{AgentExport, AgentInput, AgentPatch, AgentView, ImportResult, RevisionView};
+pub use auth::web_session::{self, WebSession};
 pub use auth::{Actor, Principal};
 pub use catalog_api::{CapabilityView, TemplateView};
+pub use chat::model_provider::{ModelProviderInput, ModelProviderView};
+pub use chat::to_steps;
 pub use chat::{ChatInput, ChatResult, ChatRun, ChatSettings, NoKnowledge, NoWebFetch, title_from};
-pub use conversations::{ConversationDetail, to_llm_history};
+pub use chat::{attachments, to_llm_history};
+pub use conversations::ConversationDetail;
 pub use error::{AppError, FieldError};
-pub use keys::{CreateKeyInput, CreatedKey};
-pub use knowledge_console::ConsoleCrawl;
-pub use knowledge_sync::SyncIntervals;
-pub use model_provider::{ModelProviderInput, ModelProviderView};
+pub use knowledge::console::ConsoleCrawl;
+pub use knowledge::sync::SyncIntervals;
+pub use onboarding::suggest::{Suggestion, keyword_rank};
 pub use onboarding::{CompletedOnboarding, OnboardingView};
-pub use runs::to_steps;
-pub use suggest::{Suggestion, keyword_rank};
 pub use usage::utc_day;
-pub use web_session::WebSession;
 pub use widget::{WidgetAccess, WidgetConfig, WidgetConversation, WidgetLimits};
+pub use workspace::keys::{CreateKeyInput, CreatedKey};
 pub use workspace::{InviteAcceptInput, ProfileInput};
 
 use auth::AuthCaches;
-use limiter::FailureLimiter;
+use auth::limiter::FailureLimiter;
 use mail::Mailer;
 use store::Store;
 use vault::Keyring;
@@ -119,7 +106,7 @@ struct Inner {
     ip_failures: FailureLimiter,
     knowledge: Arc<knowledge::KnowledgeSlot>,
     catalog: Arc<catalog::Catalog>,
-    key_rates: key_rate::KeyRateLimiter,
+    key_rates: auth::key_rate::KeyRateLimiter,
     chat: chat::ChatEngine,
     widget: widget::WidgetGate,
 }
@@ -152,7 +139,7 @@ impl App {
                 ip_failures,
                 knowledge: knowledge_slot.clone(),
                 catalog: catalog.clone(),
-                key_rates: key_rate::KeyRateLimiter::new(),
+                key_rates: auth::key_rate::KeyRateLimiter::new(),
                 chat: chat::ChatEngine::new(
                     store_for_chat,
                     knowledge_slot,

@@ -23,7 +23,7 @@ use serde_json::Value;
 use store::{Channel, MessageRole, TenantScope};
 use tokio::sync::mpsc;
 
-use crate::key_rate::KeyRateLimiter;
+use crate::auth::key_rate::KeyRateLimiter;
 use crate::{App, AppError, ChatInput, ChatRun};
 
 /// Requests the public widget endpoints accept, per fixed window.
@@ -227,7 +227,7 @@ impl App {
             history: None,
             attachments: Vec::new(),
         };
-        let snapshot = self.snapshot(&agent);
+        let snapshot = self.agent_snapshot(&scope, &agent).await?;
         let mut run = self.chat_as(scope, agent, snapshot, message, input).await?;
         // Forward only the public events; the run and its persistence are unaffected.
         let (tx, rx) = mpsc::channel(64);

@@ -8,6 +8,7 @@ use domain::{AgentId, KnowledgeBaseId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use crate::routing::RoutingRules;
+use crate::tools::AgentTools;
 
 /// An agent as one run sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,12 @@ pub struct AgentSnapshot {
     /// Tool names that must not run before the user approves each call.
     #[serde(default)]
     pub requires_confirmation: BTreeSet<String>,
+    /// Every call of a side-effecting tool ([`crate::Tool::side_effect`]) waits for approval.
+    #[serde(default)]
+    pub confirm_side_effects: bool,
+    /// The agent's own tools (integrations, MCP servers), offered whatever its skills.
+    #[serde(skip)]
+    pub tools: AgentTools,
 }
 
 impl AgentSnapshot {
@@ -62,6 +69,8 @@ impl AgentSnapshot {
             model: None,
             routing: RoutingRules::default(),
             requires_confirmation: BTreeSet::new(),
+            confirm_side_effects: false,
+            tools: AgentTools::default(),
         }
     }
 }

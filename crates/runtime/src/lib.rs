@@ -72,4 +72,4 @@ pub use runtime::{
     ActionDecision, CancellationToken, DisconnectPolicy, Ports, ResumeInput, RunHandle, RunInput,
     Runtime, RuntimeSettings,
 };
-pub use tools::{Tool, ToolContext, ToolOutput, ToolRegistry};
+pub use tools::{AgentTools, Tool, ToolContext, ToolOutput, ToolRegistry};

@@ -10,6 +10,7 @@
 //! - [`transfer`]: export, import and saving an agent as a workspace template.
 
 mod fields;
+pub(crate) mod keys;
 mod lifecycle;
 mod revisions;
 mod routing;

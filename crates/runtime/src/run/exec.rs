@@ -47,8 +47,7 @@ impl Run {
                     continue;
                 }
             };
-            if self.agent.requires_confirmation.contains(&call.name) && !approved.contains(&call.id)
-            {
+            if self.needs_confirmation(&call.name) && !approved.contains(&call.id) {
                 let action = PendingAction {
                     id: format!("act_{}", uuid::Uuid::now_v7().simple()),
                     tool_call_id: call.id.clone(),
@@ -105,6 +104,14 @@ impl Run {
             self.messages.push(msg);
         }
         (pending, results)
+    }
+
+    /// Whether a call of `tool` waits for the user's approval: named by the agent, or
+    /// side-effecting on an agent that confirms side effects.
+    fn needs_confirmation(&self, tool: &str) -> bool {
+        self.agent.requires_confirmation.contains(tool)
+            || (self.agent.confirm_side_effects
+                && self.registry.get(tool).is_some_and(|t| t.tool.side_effect()))
     }
 
     /// Reports a finished call: event, trace step, usage.

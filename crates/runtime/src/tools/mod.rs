@@ -53,6 +53,47 @@ pub trait Tool: Send + Sync {
     fn spec(&self) -> ToolSpec;
     /// Runs the call with arguments already validated against `spec().parameters`.
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<ToolOutput, String>;
+    /// Whether a call changes something outside the conversation (sends, creates, updates).
+    /// Agents with `confirm_side_effects` pause such calls for the user's approval.
+    fn side_effect(&self) -> bool {
+        false
+    }
+}
+
+/// Tools an agent has beyond the built-in ones (its integrations' actions, its MCP servers'
+/// tools), resolved by the application when it builds the agent's snapshot. Compared and
+/// printed by name.
+#[derive(Clone, Default)]
+pub struct AgentTools(pub Arc<[Arc<dyn Tool>]>);
+
+impl AgentTools {
+    pub fn new(tools: Vec<Arc<dyn Tool>>) -> Self {
+        Self(tools.into())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Tool>> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|t| t.spec().name).collect()
+    }
+}
+
+impl std::fmt::Debug for AgentTools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl PartialEq for AgentTools {
+    fn eq(&self, other: &Self) -> bool {
+        self.names() == other.names()
+    }
 }
 
 /// A tool with its compiled argument schema.
@@ -78,8 +119,8 @@ pub struct ToolRegistry {
 }
 
 impl ToolRegistry {
-    /// The built-in tools an agent's skills (and knowledge bases) call for, plus `extra` tools
-    /// registered under a skill id that the agent has.
+    /// The built-in tools an agent's skills (and knowledge bases) call for, `extra` tools
+    /// registered under a skill id that the agent has, and the agent's own [`AgentTools`].
     pub fn for_agent(
         agent: &AgentSnapshot,
         ports: &Ports,
@@ -100,6 +141,9 @@ impl ToolRegistry {
             if has(&[skill.as_str()]) {
                 registry.add(tool.clone());
             }
+        }
+        for tool in agent.tools.iter() {
+            registry.add(tool.clone());
         }
         registry
     }

@@ -145,3 +145,47 @@ async fn parallel_tool_calls_run_concurrently() {
         vec![ToolStatus::Ok, ToolStatus::Ok]
     );
 }
+
+/// Sends for real as far as the run can tell: a side-effecting tool.
+struct PostMessage(Arc<SendEmail>);
+
+#[async_trait]
+impl Tool for PostMessage {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec { name: "post_message".into(), ..self.0.spec() }
+    }
+    async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<ToolOutput, String> {
+        self.0.call(arguments, ctx).await
+    }
+    fn side_effect(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn an_agents_own_tools_are_offered_and_side_effects_wait_for_approval_when_it_asks() {
+    let kit = kit().await;
+    let sent = Arc::new(SendEmail::default());
+    let mut agent = kit.agent();
+    agent.tools = runtime::AgentTools::new(vec![Arc::new(PostMessage(sent.clone()))]);
+    let call = || {
+        Reply::tool_calls(vec![ScriptedCall::new(
+            "post_message",
+            r##"{"to":"#general","body":"hi"}"##,
+        )])
+    };
+
+    kit.fake.push(call());
+    kit.fake.push(Reply::text("Posted."));
+    let (_, outcome) = run(&kit.runtime(), input(&agent, "say hi in general")).await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(outcome.tool_calls[0].status, ToolStatus::Ok);
+    assert_eq!(sent.sent.lock().unwrap().len(), 1, "no tool skill needed: the agent owns it");
+
+    agent.confirm_side_effects = true;
+    kit.fake.push(call());
+    let (_, outcome) = run(&kit.runtime(), input(&agent, "say hi again")).await;
+    assert_eq!(outcome.status, RunStatus::AwaitingAction);
+    assert_eq!(outcome.tool_calls[0].status, ToolStatus::AwaitingConfirmation);
+    assert_eq!(sent.sent.lock().unwrap().len(), 1, "nothing is sent before approval");
+}

@@ -4,28 +4,36 @@
 //! client that saw `run.completed` reads a consistent conversation.
 //!
 //! The knowledge port searches the workspace's knowledge index ([`IndexKnowledge`]); web
-//! pages are fetched through the SSRF guard ([`crate::web_fetch::GuardedWebFetch`]). Escalations
+//! pages are fetched through the SSRF guard ([`crate::chat::web_fetch::GuardedWebFetch`]). Escalations
 //! are recorded as store handoffs ([`StoreHandoffs`]).
+
+pub(crate) mod agent_cache;
+pub mod attachments;
+pub(crate) mod model_provider;
+mod persist;
+mod ports;
+pub(crate) mod run_writer;
+pub mod web_fetch;
+
+pub use persist::{to_llm_history, to_steps};
+pub use ports::{IndexKnowledge, NoKnowledge, NoWebFetch, StoreHandoffs};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use catalog::Catalog;
 use domain::time::now_ms;
 use domain::{AgentId, ConversationId, Permission, RunId};
 use llm::ChatModel;
 use parking_lot::Mutex;
-use runtime::{
-    FetchedPage, HandoffRequest, HandoffSink, KnowledgeHit, KnowledgeQuery, KnowledgeSearch, Ports,
-    RunEvent, RunInput, RunOutcome, Runtime, RuntimeSettings, WebFetcher,
-};
-use store::{Channel, MessageRole, NewConversation, NewHandoff, NewMessage, Store, TenantScope};
+use runtime::{Ports, RunEvent, RunInput, RunOutcome, Runtime, RuntimeSettings};
+use store::{Channel, MessageRole, NewConversation, NewMessage, Store, TenantScope};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::access::check_agent_access;
 use crate::usage::UsageBuffer;
-use crate::{Actor, App, AppError, Principal};
+use crate::{App, AppError, Principal};
 
 /// Settings of the chat surfaces.
 #[derive(Debug, Clone)]
@@ -50,11 +58,11 @@ pub(crate) struct ChatEngine {
     catalog: Arc<Catalog>,
     pub(crate) usage: UsageBuffer,
     /// Group commit of finished runs.
-    pub(crate) writer: crate::run_writer::RunWriter,
+    pub(crate) writer: crate::chat::run_writer::RunWriter,
     /// Agents and their snapshots for the hot path.
-    pub(crate) agents: crate::agent_cache::AgentCache,
+    pub(crate) agents: crate::chat::agent_cache::AgentCache,
     /// Runtimes on workspaces' own model providers (BYOK).
-    pub(crate) providers: crate::model_provider::ProviderCache,
+    pub(crate) providers: crate::chat::model_provider::ProviderCache,
     ports: Ports,
     pub(crate) settings: ChatSettings,
     pub(crate) last_retention: Mutex<Option<Instant>>,
@@ -70,7 +78,7 @@ impl ChatEngine {
     ) -> Self {
         let ports = Ports {
             knowledge: Arc::new(IndexKnowledge { slot: knowledge.clone() }),
-            web: Arc::new(crate::web_fetch::GuardedWebFetch::new(knowledge.clone())),
+            web: Arc::new(crate::chat::web_fetch::GuardedWebFetch::new(knowledge.clone())),
             handoffs: Arc::new(StoreHandoffs { store: store.clone() }),
         };
         let runtime = Runtime::new(model.clone(), ports.clone(), settings.runtime.clone());
@@ -79,9 +87,9 @@ impl ChatEngine {
             model,
             catalog,
             usage: UsageBuffer::default(),
-            writer: crate::run_writer::RunWriter::new(store),
-            providers: crate::model_provider::ProviderCache::default(),
-            agents: crate::agent_cache::AgentCache::default(),
+            writer: crate::chat::run_writer::RunWriter::new(store),
+            providers: crate::chat::model_provider::ProviderCache::default(),
+            agents: crate::chat::agent_cache::AgentCache::default(),
             ports,
             settings,
             last_retention: Mutex::new(None),
@@ -93,89 +101,6 @@ impl ChatEngine {
     /// A runtime like the server's, on another model (a workspace's own provider).
     pub(crate) fn runtime_with(&self, model: Arc<dyn ChatModel>) -> Runtime {
         Runtime::new(Some(model), self.ports.clone(), self.settings.runtime.clone())
-    }
-}
-
-/// Knowledge search over the workspace's index (hybrid when an embedding model is configured,
-/// lexical otherwise). Before the index is installed it finds nothing.
-pub struct IndexKnowledge {
-    slot: Arc<crate::knowledge::KnowledgeSlot>,
-}
-
-#[async_trait]
-impl KnowledgeSearch for IndexKnowledge {
-    async fn search(&self, q: &KnowledgeQuery) -> Result<Vec<KnowledgeHit>, String> {
-        let Some(k) = self.slot.get() else { return Ok(Vec::new()) };
-        if q.knowledge_base_ids.is_empty() || q.query.trim().is_empty() {
-            return Ok(Vec::new());
-        }
-        let request = knowledge::SearchRequest {
-            query: q.query.clone(),
-            top_k: q.top_k.clamp(1, 50),
-            min_score: None,
-            mode: knowledge::SearchMode::Hybrid,
-        };
-        let hits = k
-            .index
-            .search(q.workspace_id, &q.knowledge_base_ids, &request)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(hits
-            .into_iter()
-            .map(|h| KnowledgeHit {
-                chunk_id: h.chunk_id,
-                content: h.content,
-                score: h.score,
-                document_id: h.metadata.document_id,
-                document_title: h.metadata.document_title,
-                source_url: h.metadata.source_url,
-                page: h.metadata.page,
-                heading: h.metadata.heading,
-            })
-            .collect())
-    }
-}
-
-/// Knowledge search that finds nothing (tests and tools without an index).
-pub struct NoKnowledge;
-
-#[async_trait]
-impl KnowledgeSearch for NoKnowledge {
-    async fn search(&self, _: &KnowledgeQuery) -> Result<Vec<KnowledgeHit>, String> {
-        Ok(Vec::new())
-    }
-}
-
-/// Web fetching that refuses every URL (tests and servers without the fetcher).
-pub struct NoWebFetch;
-
-#[async_trait]
-impl WebFetcher for NoWebFetch {
-    async fn fetch(&self, url: &str) -> Result<FetchedPage, String> {
-        Err(format!("web fetching is not enabled on this server, so {url} cannot be read"))
-    }
-}
-
-/// Escalations recorded as handoffs in the store.
-pub struct StoreHandoffs {
-    store: Store,
-}
-
-#[async_trait]
-impl HandoffSink for StoreHandoffs {
-    async fn request_handoff(&self, r: &HandoffRequest) -> Result<String, String> {
-        // The request's workspace comes from the agent the authorized caller is talking to.
-        #[allow(clippy::disallowed_methods)]
-        let scope = TenantScope::assume(r.workspace_id);
-        let new = NewHandoff {
-            agent_id: r.agent_id,
-            conversation_id: Some(r.conversation_id),
-            reason: r.reason.clone(),
-        };
-        self.store.create_handoff(&scope, &new, now_ms()).await.map(|h| h.id).map_err(|e| {
-            tracing::warn!(error = %e, "could not record a handoff");
-            "the request for a human could not be recorded".to_owned()
-        })
     }
 }
 
@@ -237,7 +162,7 @@ pub struct ChatInput {
     /// History given by the caller (OpenAI-compatible API) instead of the stored one.
     pub history: Option<Vec<llm::Message>>,
     /// Files read by [`App::read_attachments`], added to the conversation before the run.
-    pub attachments: Vec<crate::attachments::Attachment>,
+    pub attachments: Vec<crate::chat::attachments::Attachment>,
 }
 
 /// A started run: live events (the terminal one arrives after persistence), then the result.
@@ -262,22 +187,6 @@ impl ChatRun {
     pub async fn finish(mut self) -> Result<ChatResult, AppError> {
         while self.events.recv().await.is_some() {}
         self.done.await.map_err(|_| AppError::Internal("the run task ended early".into()))
-    }
-}
-
-/// The agent an API key is limited to, if any.
-pub(crate) fn key_agent(p: &Principal) -> Option<&str> {
-    match &p.actor {
-        Actor::Key { agent_id, .. } => agent_id.as_deref(),
-        Actor::User { .. } => None,
-    }
-}
-
-/// Refuses (as not found) agents an agent-scoped key may not use.
-pub(crate) fn check_agent_access(p: &Principal, agent: AgentId) -> Result<(), AppError> {
-    match key_agent(p) {
-        Some(a) if a != agent.to_string() => Err(AppError::NotFound { what: "agent" }),
-        _ => Ok(()),
     }
 }
 
@@ -313,7 +222,7 @@ impl App {
         &self,
         p: &Principal,
         agent: &str,
-    ) -> Result<Arc<crate::agent_cache::CachedAgent>, AppError> {
+    ) -> Result<Arc<crate::chat::agent_cache::CachedAgent>, AppError> {
         p.require(Permission::Chat)?;
         let scope = p.scope();
         let cache = &self.engine().agents;
@@ -325,8 +234,9 @@ impl App {
                     Err(_) => self.store().get_agent_by_slug(&scope, agent).await,
                 }
                 .map_err(AppError::from_store("agent"))?;
-                let snapshot = self.snapshot(&row);
-                let found = Arc::new(crate::agent_cache::CachedAgent { agent: row, snapshot });
+                let snapshot = self.agent_snapshot(&scope, &row).await?;
+                let found =
+                    Arc::new(crate::chat::agent_cache::CachedAgent { agent: row, snapshot });
                 cache.put(scope.workspace_id(), agent, found.clone());
                 found
             }
@@ -453,7 +363,7 @@ impl App {
             None => {
                 let n = self.engine().settings.history_messages;
                 let stored = self.store().recent_messages(&scope, conversation_id, n).await?;
-                crate::conversations::to_llm_history(&stored)
+                to_llm_history(&stored)
             }
         };
         // On the surfaces that hand out the conversation while the run streams, the message is
@@ -597,7 +507,18 @@ impl App {
         ChatRun { conversation_id, run_id, agent, events, done }
     }
 
-    /// The runtime's view of a stored agent.
+    /// The runtime's view of a stored agent, with its own tools (see [`crate::tools`]).
+    pub(crate) async fn agent_snapshot(
+        &self,
+        scope: &TenantScope,
+        a: &store::Agent,
+    ) -> Result<runtime::AgentSnapshot, AppError> {
+        let mut s = self.snapshot(a);
+        s.tools = self.agent_tools(scope, a).await?;
+        Ok(s)
+    }
+
+    /// The runtime's view of a stored agent's settings (no tools of its own).
     pub fn snapshot(&self, a: &store::Agent) -> runtime::AgentSnapshot {
         let mut s =
             runtime::AgentSnapshot::new(a.id, a.workspace_id, &a.display_name, &a.system_prompt);

@@ -9,7 +9,7 @@ use serde_json::json;
 use store::{ApiKey, NewApiKey};
 use vault::token;
 
-use crate::keys::{KEY_PREFIX, validate_key_input};
+use crate::workspace::keys::{KEY_PREFIX, validate_key_input};
 use crate::{App, AppError, CreateKeyInput, CreatedKey, FieldError, Principal};
 
 /// Input of `POST /agents/{id}/keys` (same shape as a workspace key).

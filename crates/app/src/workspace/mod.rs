@@ -1,5 +1,7 @@
 //! The workspace profile, members and invites.
 
+pub(crate) mod keys;
+
 use std::net::IpAddr;
 
 use domain::time::now_ms;

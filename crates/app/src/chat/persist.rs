@@ -1,26 +1,16 @@
-//! Conversations: starting, listing, reading and deleting them; turning stored messages into
-//! model history and run outcomes into stored messages; deciding pending actions.
+//! Persisting what a run produced: stored messages as model history and back, a runtime trace
+//! as run steps, a finished run's record (group-committed by the run writer), pending actions.
 
-use domain::time::{Millis, now_ms};
-use domain::{AgentId, ConversationId, MessageId, Permission};
+use domain::time::Millis;
+use domain::{AgentId, ConversationId, MessageId};
 use llm::{Message as LlmMessage, ToolCall};
-use runtime::{ActionDecision, PausedRun, ResumeInput, RunOutcome, RunStatus};
+use runtime::{RunOutcome, RunStatus, StepKind, TraceStep};
 use serde_json::{Value, json};
 use store::{
-    ActionStatus, Channel, Conversation, ConversationFilter, Message, MessageRole, NewConversation,
-    NewMessage, NewPendingAction, Page, PendingAction, TenantScope,
+    Message, MessageRole, NewMessage, NewPendingAction, NewRunStep, PendingAction, TenantScope,
 };
 
-use crate::chat::{ChatRun, check_agent_access, key_agent};
-use crate::{App, AppError, Principal};
-
-/// A conversation with its messages and the actions waiting for a decision.
-#[derive(Debug, Clone)]
-pub struct ConversationDetail {
-    pub conversation: Conversation,
-    pub messages: Vec<Message>,
-    pub pending_actions: Vec<PendingAction>,
-}
+use crate::App;
 
 /// Stored messages as model history (system messages are the agent's, not history's).
 pub fn to_llm_history(stored: &[Message]) -> Vec<LlmMessage> {
@@ -98,6 +88,105 @@ fn store_status(s: RunStatus) -> store::RunStatus {
     }
 }
 
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A runtime trace as store steps. The store knows four kinds; control steps (no-model
+/// fallback, resume) are recorded as `routing`, and cap/cancel/disconnect as `error`, each
+/// named after the runtime step.
+pub fn to_steps(trace: &[TraceStep]) -> Vec<NewRunStep> {
+    use store::StepKind as K;
+    trace
+        .iter()
+        .map(|t| {
+            let at = json!({ "at_ms": t.at_ms });
+            let (kind, name, input, output, latency, tin, tout) = match &t.kind {
+                StepKind::ModelCall {
+                    model,
+                    prompt_tokens,
+                    completion_tokens,
+                    latency_ms,
+                    first_token_ms,
+                    tool_calls,
+                    error,
+                } => (
+                    K::ModelCall,
+                    model.clone(),
+                    json!({ "at_ms": t.at_ms, "first_token_ms": first_token_ms }),
+                    json!({ "tool_calls": tool_calls, "error": error }),
+                    *latency_ms,
+                    i64::from(*prompt_tokens),
+                    i64::from(*completion_tokens),
+                ),
+                StepKind::ToolCall(r) => (
+                    K::ToolCall,
+                    r.tool.clone(),
+                    json!({ "at_ms": t.at_ms, "call_id": r.call_id, "arguments": r.arguments }),
+                    json!({ "status": r.status, "summary": r.result_summary }),
+                    r.latency_ms,
+                    0,
+                    0,
+                ),
+                StepKind::Routing { matched, fallback_to_llm } => (
+                    K::Routing,
+                    "routing".into(),
+                    at,
+                    json!({ "matched": matched, "fallback_to_llm": fallback_to_llm }),
+                    0,
+                    0,
+                    0,
+                ),
+                StepKind::NoModelFallback { hits } => {
+                    (K::Routing, "no_model_fallback".into(), at, json!({ "hits": hits }), 0, 0, 0)
+                }
+                StepKind::Resumed { approved, rejected } => (
+                    K::Routing,
+                    "resumed".into(),
+                    at,
+                    json!({ "approved": approved, "rejected": rejected }),
+                    0,
+                    0,
+                    0,
+                ),
+                StepKind::IterationCap { cap } => {
+                    (K::Error, "iteration_cap".into(), at, json!({ "cap": cap }), 0, 0, 0)
+                }
+                StepKind::ClientDisconnected { continued } => (
+                    K::Error,
+                    "client_disconnected".into(),
+                    at,
+                    json!({ "continued": continued }),
+                    0,
+                    0,
+                    0,
+                ),
+                StepKind::Cancelled { reason } => {
+                    (K::Error, "cancelled".into(), at, json!({ "reason": reason }), 0, 0, 0)
+                }
+                StepKind::Error(e) => (
+                    K::Error,
+                    e.code.clone(),
+                    at,
+                    json!({ "code": e.code, "message": e.message }),
+                    0,
+                    0,
+                    0,
+                ),
+            };
+            NewRunStep {
+                kind,
+                name,
+                input,
+                output,
+                latency_ms: to_i64(latency),
+                tokens_in: tin,
+                tokens_out: tout,
+            }
+        })
+        .collect()
+}
+
 impl App {
     /// Writes a run's messages, steps, status and pending actions. Failures are logged, not
     /// returned: the answer has already been streamed.
@@ -116,7 +205,7 @@ impl App {
         {
             tracing::error!(error = %e, run = %outcome.run_id, "could not store the run's messages");
         }
-        let steps = crate::runs::to_steps(&outcome.trace);
+        let steps = to_steps(&outcome.trace);
         if !steps.is_empty()
             && let Err(e) = store.append_run_steps(scope, outcome.run_id, &steps, now).await
         {
@@ -209,7 +298,7 @@ impl App {
                 }
                 m
             },
-            steps: crate::runs::to_steps(&outcome.trace),
+            steps: to_steps(&outcome.trace),
         };
         if let Err(e) = self.engine().writer.write(record).await {
             tracing::error!(error = %e, run = %outcome.run_id, "could not store the run");
@@ -221,152 +310,34 @@ impl App {
             Vec::new()
         }
     }
+}
 
-    /// Starts an empty conversation with an agent (id or slug).
-    pub async fn create_conversation(
-        &self,
-        p: &Principal,
-        agent: &str,
-        end_user_id: Option<String>,
-        title: Option<String>,
-    ) -> Result<Conversation, AppError> {
-        let agent = self.chat_agent(p, agent).await?;
-        let new = NewConversation {
-            id: ConversationId::new(),
-            agent_id: agent.id,
-            end_user_id,
-            channel: Channel::Api,
-            title: title.map(|t| crate::chat::title_from(&t)).filter(|t| !t.is_empty()),
-        };
-        Ok(self.store().create_conversation(&p.scope(), &new, now_ms()).await?)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Conversations, most recently active first.
-    pub async fn conversations(
-        &self,
-        p: &Principal,
-        mut filter: ConversationFilter,
-        cursor: Option<ConversationId>,
-        limit: Option<u32>,
-    ) -> Result<Page<Conversation>, AppError> {
-        p.require(Permission::Read).or_else(|_| p.require(Permission::Chat))?;
-        if let Some(a) = key_agent(p) {
-            let forced = AgentId::parse(a).map_err(|_| AppError::NotFound { what: "agent" })?;
-            if filter.agent_id.is_some_and(|f| f != forced) {
-                return Ok(Page { data: Vec::new(), next_cursor: None });
-            }
-            filter.agent_id = Some(forced);
-        }
-        Ok(self.store().list_conversations(&p.scope(), &filter, cursor, limit).await?)
-    }
-
-    async fn visible_conversation(
-        &self,
-        p: &Principal,
-        id: ConversationId,
-    ) -> Result<Conversation, AppError> {
-        let c = self
-            .store()
-            .get_conversation(&p.scope(), id)
-            .await
-            .map_err(AppError::from_store("conversation"))?;
-        check_agent_access(p, c.agent_id)
-            .map_err(|_| AppError::NotFound { what: "conversation" })?;
-        Ok(c)
-    }
-
-    /// A conversation with its messages (up to the first 200) and pending actions.
-    pub async fn conversation(
-        &self,
-        p: &Principal,
-        id: ConversationId,
-    ) -> Result<ConversationDetail, AppError> {
-        p.require(Permission::Read).or_else(|_| p.require(Permission::Chat))?;
-        let conversation = self.visible_conversation(p, id).await?;
-        let scope = p.scope();
-        let messages = self.store().list_messages(&scope, id, None, Some(200)).await?.data;
-        let pending_actions = self.store().list_pending_actions(&scope, id).await?;
-        Ok(ConversationDetail { conversation, messages, pending_actions })
-    }
-
-    pub async fn delete_conversation(
-        &self,
-        p: &Principal,
-        id: ConversationId,
-    ) -> Result<(), AppError> {
-        p.require(Permission::Chat)?;
-        self.visible_conversation(p, id).await?;
-        self.store()
-            .delete_conversation(&p.scope(), id, now_ms())
-            .await
-            .map_err(AppError::from_store("conversation"))
-    }
-
-    /// Approves or rejects a pending action (by its stored id or the runtime's id from the
-    /// `action.pending` event) and resumes the paused run. Other actions of the same run still
-    /// pending are rejected: one decision continues the run.
-    pub async fn decide_action(
-        &self,
-        p: &Principal,
-        conversation: ConversationId,
-        action_id: &str,
-        approve: bool,
-    ) -> Result<ChatRun, AppError> {
-        p.require(Permission::Chat)?;
-        let conv = self.visible_conversation(p, conversation).await?;
-        let scope = p.scope();
-        let pending = self.store().list_pending_actions(&scope, conversation).await?;
-        let runtime_id = |a: &PendingAction| {
-            a.arguments.0.get("runtime_action_id").and_then(Value::as_str).map(str::to_owned)
-        };
-        let action = pending
-            .iter()
-            .find(|a| a.id == action_id || runtime_id(a).as_deref() == Some(action_id))
-            .ok_or(AppError::NotFound { what: "pending action" })?;
-        let paused: PausedRun = serde_json::from_value(
-            action.arguments.0.get("paused").cloned().unwrap_or(Value::Null),
-        )
-        .map_err(|e| AppError::Internal(format!("stored paused run is invalid: {e}")))?;
-        let agent = self
-            .store()
-            .get_agent(&scope, conv.agent_id)
-            .await
-            .map_err(AppError::from_store("agent"))?;
-        if !agent.is_active {
-            return Err(AppError::conflict("agent_inactive", "this agent is paused"));
-        }
-        let now = now_ms();
-        for other in pending.iter().filter(|a| a.run_id == action.run_id) {
-            let decision = if other.id == action.id && approve {
-                ActionStatus::Approved
-            } else {
-                ActionStatus::Rejected
-            };
-            self.store()
-                .decide_pending_action(&scope, &other.id, decision, p.user_id(), now)
-                .await?;
-        }
-        let decisions = vec![ActionDecision {
-            action_id: runtime_id(action).unwrap_or_default(),
-            approved: approve,
-        }];
-        let n = self.engine().settings.history_messages;
-        let stored = self.store().recent_messages(&scope, conversation, n).await?;
-        self.store()
-            .set_run_status(&scope, action.run_id, store::RunStatus::Running, None, None, now)
-            .await?;
-        let handle = self
-            .engine()
-            .runtime
-            .resume(ResumeInput {
-                conversation_id: conversation,
-                agent: self.snapshot(&agent),
-                history: to_llm_history(&stored),
-                paused,
-                decisions,
-                api_key: None,
-            })
-            .map_err(|e| AppError::bad_request(e.code(), e.to_string()))?;
-        Ok(self.follow(scope, agent, conversation, action.run_id, handle, 0))
+    #[test]
+    fn traces_become_steps_with_tokens_latency_and_names() {
+        let trace = vec![
+            TraceStep {
+                at_ms: 1,
+                kind: StepKind::ModelCall {
+                    model: "m".into(),
+                    prompt_tokens: 12,
+                    completion_tokens: 5,
+                    latency_ms: 40,
+                    first_token_ms: Some(3),
+                    tool_calls: 1,
+                    error: None,
+                },
+            },
+            TraceStep { at_ms: 2, kind: StepKind::NoModelFallback { hits: 0 } },
+        ];
+        let steps = to_steps(&trace);
+        assert_eq!(steps[0].kind, store::StepKind::ModelCall);
+        assert_eq!((steps[0].tokens_in, steps[0].tokens_out, steps[0].latency_ms), (12, 5, 40));
+        assert_eq!(steps[0].name, "m");
+        assert_eq!(steps[1].name, "no_model_fallback");
+        assert_eq!(steps[1].output, json!({"hits": 0}));
     }
 }

@@ -6,6 +6,11 @@
 //! and memberships are cached briefly. Changes made through this process invalidate the
 //! caches at once; the short TTLs bound staleness across replicas.
 
+pub(crate) mod access;
+pub(crate) mod key_rate;
+pub(crate) mod limiter;
+pub mod web_session;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -213,7 +218,7 @@ impl App {
         workspace: Option<&str>,
         ip: Option<IpAddr>,
     ) -> Result<Principal, AppError> {
-        if credential.starts_with(crate::keys::KEY_PREFIX) {
+        if credential.starts_with(crate::workspace::keys::KEY_PREFIX) {
             self.authenticate_key(credential, workspace, ip).await
         } else {
             self.authenticate_access_token(credential, workspace).await

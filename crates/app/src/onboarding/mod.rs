@@ -3,6 +3,8 @@
 //! catalog; nothing saved on error; only the current or an earlier step), go back, abandon, and
 //! complete — which creates the agent and its first API key in one go.
 
+pub(crate) mod suggest;
+
 use std::net::IpAddr;
 
 use catalog::onboarding::{self as wiz, HydratedStep, KNOWLEDGE_BASE_KEY, KnowledgeBaseChoice};

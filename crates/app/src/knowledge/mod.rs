@@ -2,6 +2,10 @@
 //! stored, the document recorded `pending` and an ingestion job queued — durably, so a crash
 //! loses nothing accepted), ingest (extract → deduplicate → chunk → index), and search.
 
+pub(crate) mod console;
+pub(crate) mod sync;
+pub(crate) mod upload;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -99,7 +103,7 @@ pub struct KnowledgeBaseView {
     pub stats: KnowledgeBaseStats,
 }
 
-pub use crate::knowledge_upload::{StageError, StagedFile, StagedUpload, Upload};
+pub use crate::knowledge::upload::{StageError, StagedFile, StagedUpload, Upload};
 
 /// The result of accepting one file.
 #[derive(Debug, Clone, Serialize)]
@@ -606,7 +610,7 @@ impl App {
             .await?;
         // Re-syncs crawl these roots again, and count from this import.
         let roots =
-            crate::knowledge_sync::merge_roots(base.crawl_roots.as_deref(), urls, depth - 1);
+            crate::knowledge::sync::merge_roots(base.crawl_roots.as_deref(), urls, depth - 1);
         self.inner.store.record_url_import(&scope, kb, &roots, now).await?;
         Ok(urls.len())
     }
