@@ -20,6 +20,7 @@ pub use knowledge::KnowledgeBaseChoice;
 pub use wizard::{
     CleanValues, HydratedField, HydratedKnowledgeBase, HydratedSection, HydratedStep, final_check,
     first_step, hydrate_step, next_step, previous_step, validate_step, visible_fields,
+    with_defaults,
 };
 
 use crate::error::{CatalogError, FieldError};

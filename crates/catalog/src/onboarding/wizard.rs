@@ -4,6 +4,11 @@
 //!
 //! Visibility chains: a hidden field counts as unanswered in other fields' conditions, so
 //! hiding a field also hides what depends on it.
+//!
+//! Conditions read the answers *with defaults*: an unanswered field with a default counts as
+//! answered with it (the form shows it pre-filled, and submitting the step stores it). The step
+//! view, a step's validation and the final check all use [`with_defaults`], so a field shown and
+//! required because of another field's default is shown and required everywhere.
 
 use std::collections::BTreeMap;
 
@@ -70,7 +75,20 @@ pub struct HydratedKnowledgeBase {
     pub value: Option<Value>,
 }
 
-/// Visibility of every field of the schema given `answers`. Iterates to a fixpoint; the
+/// `answers` where every unanswered (or blank) field with a default takes its default.
+pub fn with_defaults(schema: &OnboardingSchema, answers: &Answers) -> Answers {
+    let mut out = answers.clone();
+    for f in schema.fields() {
+        if let Some(d) = &f.default
+            && is_empty(answers.get(&f.name))
+        {
+            out.insert(f.name.clone(), d.clone());
+        }
+    }
+    out
+}
+
+/// Visibility of every field of the schema given `answers` (already [`with_defaults`]). Iterates to a fixpoint; the
 /// schema check rules out cycles, so this ends after at most depth + 1 rounds.
 fn visibility(schema: &OnboardingSchema, answers: &Answers) -> BTreeMap<String, bool> {
     let fields: Vec<&Field> = schema.fields().collect();
@@ -110,7 +128,7 @@ pub fn visible_fields<'s>(
     answers: &Answers,
 ) -> Result<Vec<&'s Field>, CatalogError> {
     let step = schema.step(step_id)?;
-    let vis = visibility(schema, answers);
+    let vis = visibility(schema, &with_defaults(schema, answers));
     Ok(step.fields().filter(|f| vis.get(&f.name).copied().unwrap_or(true)).collect())
 }
 
@@ -139,7 +157,7 @@ pub fn validate_step(
     let step = schema
         .step(step_id)
         .map_err(|e| vec![FieldError::new("", "unknown_step", e.to_string())])?;
-    let answers = merged(step, values, all_answers);
+    let answers = with_defaults(schema, &merged(step, values, all_answers));
     let vis = visibility(schema, &answers);
     let mut errors = Vec::new();
     let mut clean = CleanValues::new();
@@ -213,7 +231,8 @@ pub fn hydrate_step(
 ) -> Result<HydratedStep, CatalogError> {
     let step = schema.step(step_id)?;
     let index = schema.steps.iter().position(|s| s.id == step_id).unwrap_or_default();
-    let vis = visibility(schema, answers);
+    let effective = with_defaults(schema, answers);
+    let vis = visibility(schema, &effective);
     let sections = step
         .sections
         .iter()
@@ -230,7 +249,7 @@ pub fn hydrate_step(
                     HydratedField {
                         definition: f.clone(),
                         visible: vis.get(&f.name).copied().unwrap_or(true),
-                        is_required: is_required(f, answers, &vis),
+                        is_required: is_required(f, &effective, &vis),
                         value: if secret { None } else { answer.or(f.default.as_ref()).cloned() },
                         is_set: answer.is_some(),
                     }

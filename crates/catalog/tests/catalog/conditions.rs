@@ -162,3 +162,34 @@ fn conditions_read_other_steps_answers_and_hidden_fields_count_as_unanswered() {
     let size = &hydrated.sections[0].fields[1];
     assert!(!size.visible);
 }
+
+#[test]
+fn a_condition_on_another_fields_default_holds_in_the_view_the_step_and_the_final_check() {
+    let schema = OnboardingSchema::parse(&json!({"steps": [{"id": "s", "title": "S", "sections": [{"id": "x", "title": "X", "fields": [
+        {"name": "escalate", "type": "checkbox", "label": "Escalate", "default": true},
+        {"name": "counsel", "type": "email", "label": "Counsel",
+         "show_if": {"escalate": true}, "required_if": {"escalate": true}}
+    ]}]}]}))
+    .unwrap();
+    // Nothing answered yet: the view shows the field required, as the default makes it.
+    let view = hydrate_step(&schema, "s", &answers(json!({}))).unwrap();
+    let counsel = &view.sections[0].fields[1];
+    assert!(counsel.visible && counsel.is_required, "{counsel:?}");
+    assert!(
+        visible_fields(&schema, "s", &answers(json!({})))
+            .unwrap()
+            .iter()
+            .any(|f| f.name == "counsel")
+    );
+    // Submitting the step without it is refused, exactly as the final check would.
+    let errs = validate_step(&schema, "s", &answers(json!({})), &Default::default()).unwrap_err();
+    assert_eq!(codes_at(&errs, "/counsel"), ["required"]);
+    let errs =
+        catalog::onboarding::final_check(&schema, &answers(json!({"escalate": true}))).unwrap_err();
+    assert_eq!(codes_at(&errs, "/counsel"), ["required"]);
+    // Unticking the default hides it everywhere.
+    let off = answers(json!({"escalate": false}));
+    assert!(!hydrate_step(&schema, "s", &off).unwrap().sections[0].fields[1].visible);
+    assert!(validate_step(&schema, "s", &off, &Default::default()).is_ok());
+    assert!(catalog::onboarding::final_check(&schema, &off).is_ok());
+}
