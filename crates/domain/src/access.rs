@@ -159,6 +159,45 @@ impl Permissions {
     }
 }
 
+/// What a key reads besides what its permissions name outright. `read` reads everything of
+/// the workspace; each other permission also reads what it works on, so a key that may chat,
+/// upload or configure can find the agents and knowledge bases it acts on:
+///
+/// | permission | also reads |
+/// |---|---|
+/// | `chat` | agents; conversations and their runs |
+/// | `upload` | knowledge bases and their documents |
+/// | `config` | agents (and their revisions); knowledge bases and their documents |
+///
+/// `write` and `admin` read nothing more on their own (give `read` with them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readable {
+    /// Agents, their revisions and exports.
+    Agents,
+    /// Knowledge bases, their documents and search.
+    Knowledge,
+    /// Conversations, their messages, pending actions and run traces.
+    Conversations,
+}
+
+impl Readable {
+    /// The permissions that read this, `read` first.
+    pub const fn readers(self) -> &'static [Permission] {
+        match self {
+            Readable::Agents => &[Permission::Read, Permission::Chat, Permission::Config],
+            Readable::Knowledge => &[Permission::Read, Permission::Upload, Permission::Config],
+            Readable::Conversations => &[Permission::Read, Permission::Chat],
+        }
+    }
+}
+
+impl Permissions {
+    /// Whether these permissions read `what` (see [`Readable`]).
+    pub fn reads(self, what: Readable) -> bool {
+        what.readers().iter().any(|p| self.contains(*p))
+    }
+}
+
 impl TryFrom<String> for Permissions {
     type Error = UnknownName;
     fn try_from(s: String) -> Result<Self, UnknownName> {
@@ -216,5 +255,26 @@ mod tests {
         assert_eq!(json, r#"["chat","upload"]"#);
         assert!(set.contains(Permission::Chat) && !set.contains(Permission::Admin));
         assert!(serde_json::from_str::<Permissions>(r#"["fly"]"#).is_err());
+    }
+
+    #[test]
+    fn each_permission_reads_what_it_works_on() {
+        let of = |ps: &[Permission]| ps.iter().copied().collect::<Permissions>();
+        let config = of(&[Permission::Config]);
+        assert!(config.reads(Readable::Agents) && config.reads(Readable::Knowledge));
+        assert!(!config.reads(Readable::Conversations));
+        let chat = of(&[Permission::Chat]);
+        assert!(chat.reads(Readable::Agents) && chat.reads(Readable::Conversations));
+        assert!(!chat.reads(Readable::Knowledge));
+        let upload = of(&[Permission::Upload]);
+        assert!(upload.reads(Readable::Knowledge) && !upload.reads(Readable::Agents));
+        let write = of(&[Permission::Write, Permission::Admin]);
+        assert!(!write.reads(Readable::Agents));
+        let read = of(&[Permission::Read]);
+        assert!(
+            [Readable::Agents, Readable::Knowledge, Readable::Conversations]
+                .into_iter()
+                .all(|r| read.reads(r))
+        );
     }
 }

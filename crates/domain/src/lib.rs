@@ -8,6 +8,6 @@ pub mod ids;
 pub mod text;
 pub mod time;
 
-pub use access::{Permission, Permissions, Role, UnknownName};
+pub use access::{Permission, Permissions, Readable, Role, UnknownName};
 pub use ids::*;
 pub use text::{Email, Password, Slug, TextError};

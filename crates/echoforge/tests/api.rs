@@ -1051,3 +1051,91 @@ async fn verification_mail_goes_out_over_smtp_when_configured() {
     let _ = smtp.kill();
     let _ = smtp.wait();
 }
+
+// ---------- key permissions ----------
+
+#[tokio::test]
+async fn a_key_reads_what_its_permissions_work_on_as_the_published_matrix_says() {
+    let app = spawn_app().await;
+    let s = app.signed_up("perms@example.com").await;
+    let ws = s.workspace_id.as_str();
+    let agent = app.create_agent(ws, "Ada", "ada", Default::default()).await;
+    let kb = body(
+        app.post("/api/v1/knowledge-bases", Some(&s.access_token), json!({"name": "Docs"})).await,
+    )
+    .await;
+    let kb = kb["id"].as_str().unwrap().to_owned();
+    // (route, permissions that read it), as in the matrix of the API reference.
+    let routes = [
+        ("/api/v1/agents".to_owned(), &["read", "chat", "config"][..]),
+        (format!("/api/v1/agents/{agent}"), &["read", "chat", "config"][..]),
+        (format!("/api/v1/agents/{agent}/revisions"), &["read", "chat", "config"][..]),
+        ("/api/v1/knowledge-bases".to_owned(), &["read", "upload", "config"][..]),
+        (format!("/api/v1/knowledge-bases/{kb}/documents"), &["read", "upload", "config"][..]),
+        ("/api/v1/conversations".to_owned(), &["read", "chat"][..]),
+        ("/api/v1/runs".to_owned(), &["read", "chat"][..]),
+        ("/api/v1/api-keys".to_owned(), &["read"][..]),
+        ("/api/v1/workspace/members".to_owned(), &["read"][..]),
+    ];
+    for perm in ["read", "write", "chat", "upload", "config", "admin"] {
+        let key = app.create_key(ws, None, &[perm]).await;
+        for (route, readers) in &routes {
+            let status = app.get(route, Some(&key)).await.status().as_u16();
+            let expected = if readers.contains(&perm) { 200 } else { 403 };
+            assert_eq!(status, expected, "GET {route} with a `{perm}` key");
+        }
+    }
+    // The person's case: a chat + upload + config key reads the agents it configures.
+    let key = app.create_key(ws, None, &["chat", "upload", "config"]).await;
+    let agents = body(app.get("/api/v1/agents", Some(&key)).await).await;
+    assert_eq!(agents["data"][0]["id"], agent.as_str());
+    // An agent key with `config` reads its agent but no knowledge base.
+    let agent_key = app.create_key(ws, Some(&agent), &["config"]).await;
+    assert_eq!(app.get(&format!("/api/v1/agents/{agent}"), Some(&agent_key)).await.status(), 200);
+    assert_eq!(app.get("/api/v1/knowledge-bases", Some(&agent_key)).await.status(), 403);
+    // The matrix is in the API reference.
+    let doc = body(app.get("/api/v1/openapi.json", None).await).await;
+    let intro = doc["info"]["description"].as_str().unwrap();
+    assert!(intro.contains("| `PATCH /api/v1/agents/{id}`"), "{intro}");
+}
+
+#[tokio::test]
+async fn a_key_created_without_permissions_gets_the_documented_default() {
+    let app = spawn_app().await;
+    let s = app.signed_up("default-perms@example.com").await;
+    let created =
+        app.post("/api/v1/api-keys", Some(&s.access_token), json!({"name": "plain"})).await;
+    assert_eq!(created.status(), 201);
+    let created = body(created).await;
+    assert_eq!(created["permissions"], json!(["read", "chat"]));
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/agents", Some(secret)).await.status(), 200);
+    assert_eq!(
+        app.post("/api/v1/knowledge-bases", Some(secret), json!({"name": "x"})).await.status(),
+        403
+    );
+    // An empty list is still a mistake worth saying.
+    let p = problem(
+        app.post(
+            "/api/v1/api-keys",
+            Some(&s.access_token),
+            json!({"name": "none", "permissions": []}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["path"], "/permissions");
+    // An agent key without permissions: chat and upload.
+    let agent = app.create_agent(&s.workspace_id, "Bo", "bo", Default::default()).await;
+    let key = body(
+        app.post(
+            &format!("/api/v1/agents/{agent}/keys"),
+            Some(&s.access_token),
+            json!({"name": "bo"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(key["permissions"], json!(["chat", "upload"]), "{key}");
+}

@@ -79,9 +79,15 @@ struct ApiDoc;
 
 struct SecurityAddon;
 
+/// Who may call what (Markdown), kept beside the routes.
+pub const PERMISSIONS: &str = include_str!("permissions.md");
+
 impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        // The permissions × routes matrix, published in the reference's introduction.
+        let intro = openapi.info.description.take().unwrap_or_default();
+        openapi.info.description = Some(format!("{intro}\n\n{PERMISSIONS}"));
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",

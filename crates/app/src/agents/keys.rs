@@ -18,6 +18,9 @@ pub type AgentKeyInput = CreateKeyInput;
 const AGENT_PERMISSIONS: [Permission; 3] =
     [Permission::Chat, Permission::Upload, Permission::Config];
 
+/// Permissions of an agent key created without `permissions` (as onboarding gives its key).
+pub const DEFAULT_AGENT_KEY_PERMISSIONS: [Permission; 2] = [Permission::Chat, Permission::Upload];
+
 impl App {
     /// Creates a key for `agent`; needs `admin` from a signed-in user or workspace key.
     pub async fn create_agent_key(
@@ -32,10 +35,11 @@ impl App {
         }
         p.require(Permission::Admin)?;
         self.load_agent(p, agent).await?;
-        let permissions = validate_key_input(&input)?;
+        let permissions = validate_key_input(&input, &DEFAULT_AGENT_KEY_PERMISSIONS)?;
         let bad: Vec<FieldError> = input
             .permissions
             .iter()
+            .flatten()
             .enumerate()
             .filter(|(_, s)| {
                 s.parse::<Permission>().is_ok_and(|perm| !AGENT_PERMISSIONS.contains(&perm))

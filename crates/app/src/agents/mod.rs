@@ -44,7 +44,7 @@ pub(crate) fn check_access(p: &Principal, id: AgentId) -> Result<(), AppError> {
 }
 
 fn require_read(p: &Principal) -> Result<(), AppError> {
-    if own_agent(p).is_some() { Ok(()) } else { p.require(Permission::Read) }
+    if own_agent(p).is_some() { Ok(()) } else { p.require_read(domain::Readable::Agents) }
 }
 
 /// Agent-scoped keys cannot create, delete or import agents.

@@ -100,6 +100,25 @@ impl Principal {
         }
     }
 
+    /// Refuses with 403 unless the principal reads `what`: `read`, or a permission that works
+    /// on it (`domain::Readable` has the table).
+    /// Agent keys reach one agent: they read no knowledge base through `upload` or `config`.
+    pub fn require_read(&self, what: domain::Readable) -> Result<(), AppError> {
+        let agent_key = matches!(self.actor, Actor::Key { agent_id: Some(_), .. });
+        if agent_key && what == domain::Readable::Knowledge {
+            return self.require(Permission::Read);
+        }
+        if self.permissions.reads(what) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = what.readers().iter().map(|p| p.as_str()).collect();
+            Err(AppError::forbidden(
+                "permission_denied",
+                format!("reading this needs one of the permissions `{}`", names.join("`, `")),
+            ))
+        }
+    }
+
     /// Refuses unless the caller is a signed-in owner or admin (member management, invites).
     pub fn require_manager(&self) -> Result<(), AppError> {
         match self.role() {

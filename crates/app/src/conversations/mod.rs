@@ -52,7 +52,7 @@ impl App {
         cursor: Option<ConversationId>,
         limit: Option<u32>,
     ) -> Result<Page<Conversation>, AppError> {
-        p.require(Permission::Read).or_else(|_| p.require(Permission::Chat))?;
+        p.require_read(domain::Readable::Conversations)?;
         if let Some(a) = key_agent(p) {
             let forced = AgentId::parse(a).map_err(|_| AppError::NotFound { what: "agent" })?;
             if filter.agent_id.is_some_and(|f| f != forced) {
@@ -84,7 +84,7 @@ impl App {
         p: &Principal,
         id: ConversationId,
     ) -> Result<ConversationDetail, AppError> {
-        p.require(Permission::Read).or_else(|_| p.require(Permission::Chat))?;
+        p.require_read(domain::Readable::Conversations)?;
         let conversation = self.visible_conversation(p, id).await?;
         let scope = p.scope();
         let messages = self.store().list_messages(&scope, id, None, Some(200)).await?.data;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use domain::time::now_ms;
-use domain::{AgentId, Permission, RunId};
+use domain::{AgentId, RunId};
 use store::{Page, Run, RunWithSteps};
 
 use crate::auth::access::{check_agent_access, key_agent};
@@ -22,7 +22,7 @@ impl App {
         cursor: Option<RunId>,
         limit: Option<u32>,
     ) -> Result<Page<Run>, AppError> {
-        p.require(Permission::Read)?;
+        p.require_read(domain::Readable::Conversations)?;
         let agent = match key_agent(p) {
             Some(a) => {
                 let forced = AgentId::parse(a).map_err(|_| AppError::NotFound { what: "agent" })?;
@@ -38,7 +38,7 @@ impl App {
 
     /// A run with its steps.
     pub async fn run(&self, p: &Principal, id: RunId) -> Result<RunWithSteps, AppError> {
-        p.require(Permission::Read)?;
+        p.require_read(domain::Readable::Conversations)?;
         let run =
             self.store().get_run(&p.scope(), id).await.map_err(AppError::from_store("run"))?;
         check_agent_access(p, run.run.agent_id).map_err(|_| AppError::NotFound { what: "run" })?;

@@ -211,7 +211,7 @@ impl App {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<KnowledgeBaseView>, AppError> {
-        p.require(Permission::Read)?;
+        p.require_read(domain::Readable::Knowledge)?;
         let cursor = cursor
             .map(KnowledgeBaseId::parse)
             .transpose()
@@ -230,7 +230,7 @@ impl App {
         p: &Principal,
         id: KnowledgeBaseId,
     ) -> Result<KnowledgeBaseView, AppError> {
-        p.require(Permission::Read)?;
+        p.require_read(domain::Readable::Knowledge)?;
         let scope = p.scope();
         let kb = self
             .inner
@@ -422,7 +422,7 @@ impl App {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<Document>, AppError> {
-        p.require(Permission::Read)?;
+        p.require_read(domain::Readable::Knowledge)?;
         let scope = p.scope();
         self.inner
             .store
@@ -452,7 +452,7 @@ impl App {
         kb: KnowledgeBaseId,
         id: DocumentId,
     ) -> Result<Document, AppError> {
-        p.require(Permission::Read)?;
+        p.require_read(domain::Readable::Knowledge)?;
         let doc = self
             .inner
             .store
@@ -508,7 +508,7 @@ impl App {
         min_score: Option<f32>,
         mode: Option<&str>,
     ) -> Result<Vec<SearchHit>, AppError> {
-        p.require(Permission::Read)?;
+        p.require_read(domain::Readable::Knowledge)?;
         self.inner
             .store
             .get_knowledge_base(&p.scope(), kb)

@@ -341,7 +341,7 @@ impl App {
         let perms: Permissions = [Permission::Chat, Permission::Upload].into_iter().collect();
         let input = CreateKeyInput {
             name: format!("{} key", agent.display_name),
-            permissions: vec!["chat".into(), "upload".into()],
+            permissions: Some(vec!["chat".into(), "upload".into()]),
             ..Default::default()
         };
         let api_key = self.create_agent_key_unchecked(p, agent.id, input, perms, ip).await?;

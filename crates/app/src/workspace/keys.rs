@@ -14,11 +14,16 @@ use crate::{App, AppError, FieldError, Principal};
 /// Every EchoForge key starts with this, so scanners and people recognise it.
 pub const KEY_PREFIX: &str = "ef_";
 
+/// Permissions of a workspace key created without `permissions`: it reads everything and
+/// talks to agents, and changes nothing.
+pub const DEFAULT_KEY_PERMISSIONS: [Permission; 2] = [Permission::Read, Permission::Chat];
+
 /// Input of `POST /api-keys`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateKeyInput {
     pub name: String,
-    pub permissions: Vec<String>,
+    /// `None`: the default of the kind of key ([`DEFAULT_KEY_PERMISSIONS`] for a workspace key).
+    pub permissions: Option<Vec<String>>,
     pub rate_per_minute: Option<i64>,
     pub rate_per_day: Option<i64>,
     pub ip_allowlist: Vec<String>,
@@ -32,8 +37,12 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
-/// Validates a key request into permissions; errors name the offending field.
-pub fn validate_key_input(input: &CreateKeyInput) -> Result<Permissions, AppError> {
+/// Validates a key request into permissions (`default` when none are named); errors name the
+/// offending field.
+pub fn validate_key_input(
+    input: &CreateKeyInput,
+    default: &[Permission],
+) -> Result<Permissions, AppError> {
     let mut errors = Vec::new();
     let name = input.name.trim();
     if name.is_empty() {
@@ -42,10 +51,14 @@ pub fn validate_key_input(input: &CreateKeyInput) -> Result<Permissions, AppErro
         errors.push(FieldError::new("/name", "too_long", "must be at most 100 characters"));
     }
     let mut perms = Permissions::NONE;
-    if input.permissions.is_empty() {
+    let named = match &input.permissions {
+        Some(list) => list.clone(),
+        None => default.iter().map(|p| p.as_str().to_owned()).collect(),
+    };
+    if named.is_empty() {
         errors.push(FieldError::new("/permissions", "required", "name at least one permission"));
     }
-    for (i, p) in input.permissions.iter().enumerate() {
+    for (i, p) in named.iter().enumerate() {
         match p.parse::<Permission>() {
             Ok(p) => perms.insert(p),
             Err(e) => errors.push(FieldError::new(
@@ -82,7 +95,7 @@ impl App {
         ip: Option<IpAddr>,
     ) -> Result<CreatedKey, AppError> {
         p.require(Permission::Admin)?;
-        let permissions = validate_key_input(&input)?;
+        let permissions = validate_key_input(&input, &DEFAULT_KEY_PERMISSIONS)?;
         // A key cannot grant what its creator does not hold.
         if let Some(missing) = permissions.iter().find(|perm| !p.can(*perm)) {
             return Err(AppError::forbidden(

@@ -21,8 +21,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     name: String,
-    /// Any of `read`, `write`, `chat`, `upload`, `config`, `admin`.
-    permissions: Vec<String>,
+    /// Any of `read`, `write`, `chat`, `upload`, `config`, `admin` (the API reference's
+    /// introduction has what each reaches). Omitted: `read` and `chat` for a workspace key,
+    /// `chat` and `upload` for an agent key.
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
     rate_per_minute: Option<i64>,
     rate_per_day: Option<i64>,
     /// IP addresses or CIDR blocks the key may be used from; empty means anywhere.

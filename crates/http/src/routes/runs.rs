@@ -24,7 +24,7 @@ pub struct RunsQuery {
     limit: Option<u32>,
 }
 
-/// Runs newest first, optionally one agent's (needs `read`)
+/// Runs newest first, optionally one agent's (needs `read` or `chat`)
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), params(RunsQuery),
     responses((status = 200, description = "`{data, next_cursor}`")))]
 async fn list_runs(
