@@ -91,16 +91,57 @@ pub async fn run(settings: Settings, args: IngestArgs) -> anyhow::Result<Summary
     let concurrency = settings.knowledge.ingest_concurrency.max(1);
     let lease = Duration::from_secs(settings.knowledge.ingest_lease_secs.max(3));
     let max_bytes = settings.knowledge.max_upload_bytes;
-    let server = crate::build(Settings {
-        server: crate::config::ServerSettings {
-            bind: "127.0.0.1:0".into(),
-            ..settings.server.clone()
-        },
-        ..settings
+    let public_url = settings
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.server.bind));
+    let app = crate::server::open_app(&settings, public_url).await?;
+    // The index takes one writer. A running server holds it: then the documents are queued
+    // for the server's own workers (same database and file store) and this command waits for
+    // them, rather than indexing here.
+    let scratch = settings.data_dir.join(format!(".kb-ingest-{}", std::process::id()));
+    let beside_server = match crate::server::open_index(&settings, &settings.data_dir.join("index"))
+    {
+        Ok(index) => {
+            app.set_knowledge(crate::server::knowledge_services(&settings, index)?);
+            false
+        }
+        Err(e) if is_locked(&e) => {
+            // Uploads and crawls never touch the index; this one stands in, empty, unused.
+            let stand_in = crate::server::open_index(&settings, &scratch)?;
+            app.set_knowledge(crate::server::knowledge_services(&settings, stand_in)?);
+            eprintln!(
+                "a server is running on {}: the documents are queued for its workers",
+                settings.data_dir.display()
+            );
+            true
+        }
+        Err(e) => return Err(e),
+    };
+    let summary = ingest(&app, kb_id, &args, concurrency, lease, max_bytes, beside_server).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    summary
+}
+
+fn is_locked(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<knowledge::KnowledgeError>(),
+            Some(knowledge::KnowledgeError::Locked(_))
+        )
     })
-    .await?;
-    let app = server.app.clone();
-    drop(server);
+}
+
+async fn ingest(
+    app: &app::App,
+    kb_id: KnowledgeBaseId,
+    args: &IngestArgs,
+    concurrency: usize,
+    lease: Duration,
+    max_bytes: usize,
+    beside_server: bool,
+) -> anyhow::Result<Summary> {
     let kb = match app.console_knowledge_base(kb_id).await {
         Ok(kb) => kb,
         Err(app::AppError::NotFound { .. }) => anyhow::bail!("no knowledge base {kb_id}"),
@@ -159,18 +200,22 @@ pub async fn run(settings: Settings, args: IngestArgs) -> anyhow::Result<Summary
         let app = worker_app.clone();
         Box::pin(async move { app.knowledge_job(&job.kind, &job.payload).await })
     });
-    let workers = worker::spawn(
-        app.store().clone(),
-        format!("cli-{}-{}", std::process::id(), domain::JobId::new()),
-        WorkerSpec {
-            queue: INGEST_QUEUE,
-            concurrency,
-            lease,
-            idle_poll: Duration::from_millis(100),
-        },
-        handler,
-        stop_rx,
-    );
+    let workers = if beside_server {
+        Vec::new()
+    } else {
+        worker::spawn(
+            app.store().clone(),
+            format!("cli-{}-{}", std::process::id(), domain::JobId::new()),
+            WorkerSpec {
+                queue: INGEST_QUEUE,
+                concurrency,
+                lease,
+                idle_poll: Duration::from_millis(100),
+            },
+            handler,
+            stop_rx,
+        )
+    };
     let bar = ProgressBar::new(tracked.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} indexing [{bar:30}] {pos}/{len} {wide_msg}")

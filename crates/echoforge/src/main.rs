@@ -156,15 +156,16 @@ async fn main() -> anyhow::Result<()> {
 async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::CreateOperator { email, name, password } => {
-            let server = echoforge::build(Settings {
-                server: echoforge::config::ServerSettings {
-                    bind: "127.0.0.1:0".into(),
-                    ..settings.server.clone()
-                },
-                ..settings
-            })
-            .await?;
-            match server.app.create_operator(&email, &password, &name).await {
+            // No port and no search index: this runs beside a server on the same data.
+            let public_url = settings
+                .server
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.server.bind));
+            let app = echoforge::server::open_app(&settings, public_url).await?;
+            let created = app.create_operator(&email, &password, &name).await;
+            app.store().close().await;
+            match created {
                 Ok(user) => {
                     println!("operator {} created ({})", user.email, user.id);
                     Ok(())

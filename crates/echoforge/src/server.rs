@@ -25,9 +25,24 @@ pub struct Server {
     started: Instant,
 }
 
-/// Opens the data directory, the keyring, the database (migrating it) and binds the port.
+/// Opens the data directory, the keyring, the database (migrating it) and the search index,
+/// and binds the port.
 pub async fn build(settings: Settings) -> anyhow::Result<Server> {
     let started = Instant::now();
+    let listener = TcpListener::bind(settings.bind_addr()?)
+        .await
+        .with_context(|| format!("could not listen on {}", settings.server.bind))?;
+    let addr = listener.local_addr()?;
+    let app = open_app(&settings, settings.public_url(addr)).await?;
+    let index = open_index(&settings, &settings.data_dir.join("index"))?;
+    app.set_knowledge(knowledge_services(&settings, index)?);
+    Ok(Server { app, listener, addr, settings, started })
+}
+
+/// The application over the data directory, keyring, database (migrated) and mail, without
+/// the search index or a port: what commands that do not search or ingest need (they run
+/// beside a server that holds the index). `public_url` is the base of links in mail.
+pub async fn open_app(settings: &Settings, public_url: String) -> anyhow::Result<App> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!("could not create the data directory {}", settings.data_dir.display())
     })?;
@@ -50,10 +65,6 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
     .with_context(|| {
         format!("could not open the database at {}", store::redact_url(&settings.database_url()))
     })?;
-    let listener = TcpListener::bind(settings.bind_addr()?)
-        .await
-        .with_context(|| format!("could not listen on {}", settings.server.bind))?;
-    let addr = listener.local_addr()?;
     let mailer: Arc<dyn Mailer> = match &settings.smtp.url {
         Some(url) if !url.expose_secret().is_empty() => {
             Arc::new(SmtpMailer::new(url.expose_secret(), &settings.smtp.from)?)
@@ -61,7 +72,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
         _ => Arc::new(OutboxMailer::new(settings.data_dir.join("outbox"), &settings.smtp.from)?),
     };
     let config = AppConfig {
-        public_url: settings.public_url(addr),
+        public_url,
         access_token_ttl: Duration::from_secs(settings.auth.access_token_ttl_secs),
         refresh_token_ttl: Duration::from_secs(settings.auth.refresh_token_ttl_secs),
         login_failures_per_account: settings.auth.login_failures_per_account,
@@ -92,6 +103,15 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
         agent_per_minute: settings.widget.agent_per_minute,
         agent_per_day: settings.widget.agent_per_day,
     });
+    Ok(app)
+}
+
+/// Opens the search index in `dir` with the configured embedder. Only one process may hold
+/// it: another gets [`knowledge::KnowledgeError::Locked`] (in the error chain).
+pub fn open_index(
+    settings: &Settings,
+    dir: &std::path::Path,
+) -> anyhow::Result<knowledge::KnowledgeIndex> {
     let embedder = crate::eval::EmbeddingArgs {
         embedding_model_dir: settings.knowledge.embedding_model_dir.clone(),
         embedding_base_url: settings.knowledge.embedding_base_url.clone(),
@@ -103,13 +123,16 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
             .map(|k| k.expose_secret().to_owned()),
     }
     .embedder()?;
-    let index = knowledge::KnowledgeIndex::open(
-        &settings.data_dir.join("index"),
-        embedder,
-        knowledge::IndexConfig::default(),
-    )
-    .context("could not open the search index")?;
-    app.set_knowledge(app::knowledge::KnowledgeServices {
+    knowledge::KnowledgeIndex::open(dir, embedder, knowledge::IndexConfig::default())
+        .context("could not open the search index")
+}
+
+/// The knowledge services (file store, web fetcher, extraction limits) over `index`.
+pub fn knowledge_services(
+    settings: &Settings,
+    index: knowledge::KnowledgeIndex,
+) -> anyhow::Result<app::knowledge::KnowledgeServices> {
+    Ok(app::knowledge::KnowledgeServices {
         index,
         files_dir: settings.data_dir.join("files"),
         fetcher: fetch::GuardedClient::new(fetch::FetchConfig {
@@ -124,8 +147,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Server> {
             max_input_bytes: settings.knowledge.max_upload_bytes as u64,
             ..Default::default()
         },
-    });
-    Ok(Server { app, listener, addr, settings, started })
+    })
 }
 
 impl Server {

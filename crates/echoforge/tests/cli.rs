@@ -196,3 +196,73 @@ async fn kb_ingest_indexes_files_reports_duplicates_and_failures_and_sets_the_ex
     drop(index);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `echoforge serve` on `dir`, on a free port; returns the child once it answers `/readyz`.
+async fn serve(dir: &Path) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_echoforge"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env_remove("OPENAI_API_KEY")
+        .env("ECHOFORGE__LLM__PROVIDER", "none")
+        .env("ECHOFORGE__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..300 {
+        if reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+            return (child, base);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not become ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_and_kb_ingest_work_beside_a_running_server_on_the_same_data() {
+    let (dir, _ws, kb) = data_dir_with_kb().await;
+    let (mut server, base) = serve(&dir).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_echoforge"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["admin", "create-operator", "--email", "ops@example.com"])
+        .env("ECHOFORGE_OPERATOR_PASSWORD", "A long operator passw0rd")
+        .env("ECHOFORGE__LLM__PROVIDER", "none")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "create-operator beside the server: {stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("operator ops@example.com created"));
+    // The server sees the new operator at once (same database).
+    let login = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "ops@example.com", "password": "A long operator passw0rd"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    // kb ingest queues for the server's workers and waits for them: indexed, no lock error.
+    let file = dir.join("visitors.md");
+    std::fs::write(&file, "# Visitors\n\nVisitors sign the guest book at the front desk.\n")
+        .unwrap();
+    let (code, summary, stderr) = ingest(&dir, &kb.to_string(), &[file.display().to_string()]);
+    assert_eq!(code, 0, "{summary} {stderr}");
+    assert_eq!(status_of(&summary, "visitors.md")["status"], "indexed", "{summary}");
+    assert!(stderr.contains("a server is running"), "{stderr}");
+    assert!(!stderr.contains("LockBusy") && !stderr.contains("backtrace"), "{stderr}");
+    server.kill().unwrap();
+    let _ = server.wait();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".kb-ingest"))
+        .collect();
+    assert!(leftovers.is_empty(), "the stand-in index is removed");
+    let _ = std::fs::remove_dir_all(&dir);
+}

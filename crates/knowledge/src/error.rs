@@ -17,6 +17,9 @@ pub enum KnowledgeError {
     /// The embedding provider failed or answered something unusable.
     #[error("embedding provider error: {0}")]
     Embedding(String),
+    /// Another process (a running server, most likely) holds the index's writer lock.
+    #[error("the search index at {0} is in use by another EchoForge process (a running server?)")]
+    Locked(PathBuf),
     /// The tantivy index failed.
     #[error("search index error: {0}")]
     Index(#[from] tantivy::TantivyError),

@@ -174,6 +174,9 @@ impl KnowledgeIndex {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
+                Err(tantivy::TantivyError::LockFailure(..)) => {
+                    return Err(KnowledgeError::Locked(dir.to_owned()));
+                }
                 other => break other?,
             }
         };
