@@ -65,6 +65,10 @@ pub struct LlmSettings {
     pub api_key: Option<SecretString>,
     /// The default model name.
     pub model: Option<String>,
+    /// Let workspaces' own model endpoints (BYOK `base_url`) be on loopback or private
+    /// networks (a model server on the LAN, such as Ollama). Metadata addresses stay blocked.
+    #[serde(default)]
+    pub allow_private_base_urls: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

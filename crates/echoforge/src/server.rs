@@ -94,6 +94,10 @@ pub async fn open_app(settings: &Settings, public_url: String) -> anyhow::Result
     }
     let chat = app::ChatSettings {
         run_retention_days: settings.runs.retention_days,
+        model_hosts: fetch::AddressPolicy {
+            allow_private: settings.llm.allow_private_base_urls,
+            ..Default::default()
+        },
         ..app::ChatSettings::default()
     };
     let app = App::new(store, Arc::new(keyring), mailer, config).with_runtime(model, chat);

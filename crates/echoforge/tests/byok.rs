@@ -15,7 +15,7 @@ async fn a_workspace_key_is_sealed_hidden_and_used_for_its_runs() {
     let ws_fake = FakeLlm::start().await;
     let app = spawn_app_with(Options {
         llm_base_url: Some(server_fake.base_url.clone()),
-        allow_private_urls: true, // the workspace's fake provider listens on 127.0.0.1
+        allow_private_model_hosts: true, // the workspace's fake provider listens on 127.0.0.1
         ..Options::default()
     })
     .await;
@@ -116,6 +116,106 @@ async fn a_workspace_key_is_sealed_hidden_and_used_for_its_runs() {
     assert_eq!(server_fake.request_count(), 1);
     assert_ne!(
         server_fake.requests()[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_endpoint_whose_name_resolves_to_loopback_is_refused_at_connect_time() {
+    let server_fake = FakeLlm::start().await;
+    let ws_fake = FakeLlm::start().await;
+    // URL imports may reach private hosts here; model endpoints may not (separate switches).
+    let app = spawn_app_with(Options {
+        llm_base_url: Some(server_fake.base_url.clone()),
+        allow_private_urls: true,
+        ..Options::default()
+    })
+    .await;
+    let s = app.signed_up("ssrf-model@example.com").await;
+    let t = s.access_token.as_str();
+    app.create_agent(&s.workspace_id, "Sam", "sam", AgentSpec::default()).await;
+    let path = "/api/v1/workspace/model-provider";
+    let put = |base_url: String| {
+        let app = &app;
+        async move {
+            app.client
+                .put(app.url(path))
+                .bearer_auth(t)
+                .json(&json!({"provider": "openai", "base_url": base_url, "model": "m", "api_key": KEY}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // An IP literal is refused when set.
+    assert_eq!(put(ws_fake.base_url.clone()).await.status(), 422);
+    // A name is only known at connect time: `localhost` resolves to loopback, so the run
+    // never reaches the workspace's endpoint (nor falls back to the server's).
+    let by_name = ws_fake.base_url.replace("127.0.0.1", "localhost");
+    assert_ne!(by_name, ws_fake.base_url);
+    assert_eq!(put(by_name).await.status(), 200);
+    ws_fake.push(Reply::text("You should not see this."));
+    let r = app.post("/api/v1/agents/sam/chat", Some(t), json!({"message": "Hello"})).await;
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("You should not see this."), "{status} {text}");
+    assert_eq!(ws_fake.request_count(), 0, "the guard refused the connection: {status} {text}");
+    assert_eq!(server_fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_paused_run_resumes_on_the_workspaces_own_provider() {
+    let server_fake = FakeLlm::start().await;
+    let ws_fake = FakeLlm::start().await;
+    let app = spawn_app_with(Options {
+        llm_base_url: Some(server_fake.base_url.clone()),
+        allow_private_model_hosts: true,
+        ..Options::default()
+    })
+    .await;
+    let s = app.signed_up("byok-resume@example.com").await;
+    let t = s.access_token.as_str();
+    let spec = AgentSpec {
+        capabilities: vec!["escalation".into()],
+        config: Some(json!({"requires_confirmation": ["escalate_to_human"]})),
+        ..AgentSpec::default()
+    };
+    app.create_agent(&s.workspace_id, "Careful", "careful", spec).await;
+    let r = app
+        .client
+        .put(app.url("/api/v1/workspace/model-provider"))
+        .bearer_auth(t)
+        .json(&json!({"provider": "openai", "base_url": ws_fake.base_url, "model": "ws-model", "api_key": KEY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    ws_fake.push(Reply::tool_call("escalate_to_human", r#"{"reason":"refund"}"#));
+    let paused: Value = app
+        .post("/api/v1/agents/careful/chat", Some(t), json!({"message": "human please"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paused["status"], "awaiting_action", "{paused}");
+    let action = paused["pending_actions"][0]["id"].as_str().unwrap();
+    let conv = paused["conversation_id"].as_str().unwrap();
+    ws_fake.push(Reply::text("Escalated on your own provider."));
+    let resumed: Value = app
+        .post(
+            &format!("/api/v1/conversations/{conv}/actions/{action}"),
+            Some(t),
+            json!({"approve": true}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["message"], "Escalated on your own provider.", "{resumed}");
+    assert_eq!(ws_fake.request_count(), 2);
+    assert_eq!(server_fake.request_count(), 0, "the server-wide provider is never used");
+    assert_eq!(
+        ws_fake.requests()[1].header("authorization"),
         Some(format!("Bearer {KEY}").as_str())
     );
 }

@@ -336,6 +336,20 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Scheme check plus, for hosts written as IP addresses, the address policy (names are
 /// checked by the resolver at connect time).
+/// The guard's DNS resolver on its own, for other HTTP clients that talk to hosts a user
+/// chose (a workspace's model endpoint): names resolve with the system resolver and every
+/// address `policy` refuses is dropped, so a name that resolves only to loopback, private or
+/// metadata addresses fails to connect. IP literals bypass resolvers: check them with
+/// [`check_url_address`], and turn redirects off in that client.
+pub fn guarded_resolver(policy: AddressPolicy) -> Arc<dyn Resolve> {
+    Arc::new(GuardedResolver { policy: Arc::new(FetchConfig { policy, ..FetchConfig::default() }) })
+}
+
+/// Checks a URL's scheme (http/https) and, for an IP literal, its address against `policy`.
+pub fn check_url_address(url: &Url, policy: &AddressPolicy) -> Result<(), FetchError> {
+    check_literal(url, policy)
+}
+
 fn check_literal(url: &Url, policy: &AddressPolicy) -> Result<(), FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(FetchError::UnsupportedScheme(url.scheme().to_string()));

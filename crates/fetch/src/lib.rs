@@ -22,7 +22,10 @@ mod error;
 mod policy;
 mod robots;
 
-pub use client::{Conditional, FetchConfig, FetchedPage, GuardedClient, ROBOTS_AGENT, USER_AGENT};
+pub use client::{
+    Conditional, FetchConfig, FetchedPage, GuardedClient, ROBOTS_AGENT, USER_AGENT,
+    check_url_address, guarded_resolver,
+};
 pub use crawl::{CrawlLimits, CrawlReport, CrawledPage, crawl, normalise, refetch};
 pub use error::FetchError;
 pub use ipnet::IpNet;

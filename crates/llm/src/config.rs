@@ -90,6 +90,26 @@ pub struct ProviderConfig {
     pub timeouts: Timeouts,
     /// Retries.
     pub retry: RetryPolicy,
+    /// Resolves the endpoint's host name and refuses addresses it must not reach (the SSRF
+    /// guard, for endpoints a workspace chose); with one, redirects and proxies are off too.
+    /// `None`: the system resolver (the operator's own endpoint).
+    pub resolver: Option<GuardedResolver>,
+}
+
+/// A DNS resolver that refuses some addresses (see [`ProviderConfig::resolver`]).
+#[derive(Clone)]
+pub struct GuardedResolver(pub std::sync::Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
+    }
+}
+
+impl std::fmt::Debug for GuardedResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuardedResolver")
+    }
 }
 
 /// OpenAI's public endpoint.
@@ -117,6 +137,7 @@ impl ProviderConfig {
             api_version: None,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            resolver: None,
         }
     }
 

@@ -52,8 +52,8 @@ use async_trait::async_trait;
 
 pub use anthropic::{ANTHROPIC_VERSION, Anthropic, DEFAULT_MAX_TOKENS};
 pub use config::{
-    ANTHROPIC_BASE_URL, AuthStyle, OPENAI_BASE_URL, ProviderConfig, ProviderKind, RetryPolicy,
-    Timeouts,
+    ANTHROPIC_BASE_URL, AuthStyle, GuardedResolver, OPENAI_BASE_URL, ProviderConfig, ProviderKind,
+    RetryPolicy, Timeouts,
 };
 pub use error::LlmError;
 pub use openai::OpenAiCompatible;

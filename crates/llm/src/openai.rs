@@ -32,7 +32,7 @@ pub struct OpenAiCompatible {
 impl OpenAiCompatible {
     /// Builds the provider (and its HTTP client) from its configuration.
     pub fn new(config: ProviderConfig) -> Result<Self, LlmError> {
-        let transport = Transport::new(config.timeouts, config.retry)?;
+        let transport = Transport::new(config.timeouts, config.retry, config.resolver.clone())?;
         Ok(Self { config, transport })
     }
 

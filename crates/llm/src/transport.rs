@@ -58,10 +58,22 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub fn new(timeouts: Timeouts, retry: RetryPolicy) -> Result<Self, LlmError> {
-        let client = reqwest::Client::builder()
+    pub fn new(
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        resolver: Option<crate::config::GuardedResolver>,
+    ) -> Result<Self, LlmError> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
-            .user_agent(concat!("echoforge-llm/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("echoforge-llm/", env!("CARGO_PKG_VERSION")));
+        if let Some(r) = resolver {
+            // A redirect or a proxy would reach an address the resolver never saw.
+            builder = builder
+                .dns_resolver(std::sync::Arc::new(r))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| LlmError::Config { message: format!("HTTP client: {e}") })?;
         Ok(Self { client, timeouts, retry })

@@ -40,6 +40,8 @@ pub struct Options {
     pub sync_daily_secs: Option<u64>,
     /// How often the re-sync scheduler looks for due knowledge bases (default a minute).
     pub sync_check_millis: Option<u64>,
+    /// Let workspaces' own model endpoints be on loopback (`llm.allow_private_base_urls`).
+    pub allow_private_model_hosts: bool,
 }
 
 /// Starts a server with default options.
@@ -56,6 +58,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     settings.smtp.url = opts.smtp_url.map(Into::into);
     settings.database.url = opts.database_url.map(Into::into);
     settings.knowledge.allow_private_urls = opts.allow_private_urls;
+    settings.llm.allow_private_base_urls = opts.allow_private_model_hosts;
     settings.internal.service_secret = opts.service_secret.map(Into::into);
     if let Some(n) = opts.max_upload_bytes {
         settings.knowledge.max_upload_bytes = n;

@@ -43,11 +43,20 @@ pub struct ChatSettings {
     pub run_retention_days: u32,
     /// Stored messages sent to the runtime as history (it trims them to its token budget).
     pub history_messages: u32,
+    /// Which addresses a workspace's own model endpoint (BYOK `base_url`) may reach, checked
+    /// when it is set and where each connection is made (the SSRF guard). Public only by
+    /// default; `allow_private` for a model server on the LAN (Ollama).
+    pub model_hosts: fetch::AddressPolicy,
 }
 
 impl Default for ChatSettings {
     fn default() -> Self {
-        Self { runtime: RuntimeSettings::default(), run_retention_days: 30, history_messages: 60 }
+        Self {
+            runtime: RuntimeSettings::default(),
+            run_retention_days: 30,
+            history_messages: 60,
+            model_hosts: fetch::AddressPolicy::default(),
+        }
     }
 }
 

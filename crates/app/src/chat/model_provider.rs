@@ -138,10 +138,11 @@ impl App {
                 if parsed.is_none() {
                     return Err(AppError::field("/base_url", "invalid", "must be an http(s) URL"));
                 }
-                // The same address policy as web fetching: no private or metadata addresses
-                // unless the operator allowed them.
-                if let Some(k) = self.inner.knowledge.get()
-                    && let Err(e) = k.fetcher.check_url(u)
+                // The SSRF guard: no loopback, private or metadata address unless the operator
+                // allowed private model hosts (names are checked again at each connection).
+                if let Some(url) = &parsed
+                    && let Err(e) =
+                        fetch::check_url_address(url, &self.engine().settings.model_hosts)
                 {
                     return Err(AppError::field("/base_url", "not_allowed", e.to_string()));
                 }
@@ -197,7 +198,8 @@ impl App {
                     AppError::Internal("the workspace's model key is corrupt".into())
                 })?;
                 let key = Some(SecretString::from(key));
-                let config = if m.provider == "anthropic" {
+                let policy = &self.engine().settings.model_hosts;
+                let mut config = if m.provider == "anthropic" {
                     llm::ProviderConfig::anthropic(
                         m.base_url.clone().unwrap_or_else(|| llm::ANTHROPIC_BASE_URL.to_owned()),
                         key,
@@ -210,6 +212,18 @@ impl App {
                         m.model.clone(),
                     )
                 };
+                // The endpoint the workspace chose goes through the SSRF guard: an IP literal
+                // is checked here, a name where each connection is made.
+                let url = url::Url::parse(&config.base_url).map_err(|_| {
+                    AppError::Internal("the workspace's model URL is invalid".into())
+                })?;
+                if let Err(e) = fetch::check_url_address(&url, policy) {
+                    return Err(AppError::Unavailable(format!(
+                        "the workspace's model endpoint is not allowed: {e}"
+                    )));
+                }
+                config.resolver =
+                    Some(llm::GuardedResolver(fetch::guarded_resolver(policy.clone())));
                 let model = llm::provider_from_config(config).map_err(|e| {
                     AppError::Internal(format!("the workspace's model provider: {e}"))
                 })?;

@@ -159,9 +159,10 @@ impl App {
             .set_run_status(&scope, action.run_id, store::RunStatus::Running, None, None, now)
             .await?;
         let snapshot = self.agent_snapshot(&scope, &agent).await?;
-        let handle = self
-            .engine()
-            .runtime
+        // The run resumes on the provider it started on: the workspace's own, if it set one.
+        let own = self.workspace_runtime(&scope).await?;
+        let runtime = own.as_deref().unwrap_or(&self.engine().runtime);
+        let handle = runtime
             .resume(ResumeInput {
                 conversation_id: conversation,
                 agent: snapshot,
