@@ -159,6 +159,14 @@ pub struct SmtpSettings {
     #[serde(serialize_with = "ser_secret_opt")]
     pub url: Option<SecretString>,
     pub from: String,
+    /// Seconds a mail job is leased for (renewed while it is delivered); after a crash, the
+    /// mail is delivered by a worker this long after the last renewal.
+    #[serde(default = "default_mail_lease_secs")]
+    pub lease_secs: u64,
+}
+
+fn default_mail_lease_secs() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -199,7 +207,11 @@ impl Default for Settings {
             },
             data_dir: PathBuf::from("./echoforge-data"),
             database: DatabaseSettings { url: None, max_connections: 16 },
-            smtp: SmtpSettings { url: None, from: "EchoForge <noreply@echoforge.local>".into() },
+            smtp: SmtpSettings {
+                url: None,
+                from: "EchoForge <noreply@echoforge.local>".into(),
+                lease_secs: default_mail_lease_secs(),
+            },
             auth: AuthSettings {
                 access_token_ttl_secs: 15 * 60,
                 refresh_token_ttl_secs: 30 * 24 * 3600,

@@ -162,6 +162,8 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Server { app, listener, addr, settings, started } = self;
+        // Before any new run starts: the runs a crash left `running` are over.
+        app.interrupt_dead_runs(true).await;
         let (stop_tx, stop_rx) = watch::channel(false);
         let workers = spawn_workers(&app, &settings, stop_rx.clone());
         let flusher = {
@@ -243,7 +245,7 @@ fn spawn_workers(
         WorkerSpec {
             queue: MAIL_QUEUE,
             concurrency: 2,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(settings.smtp.lease_secs.max(3)),
             idle_poll: Duration::from_millis(250),
         },
         mail,

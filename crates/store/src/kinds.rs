@@ -56,7 +56,7 @@ text_enum!(/// The surface a conversation came through.
 text_enum!(/// Who wrote a message.
     MessageRole { User => "user", Assistant => "assistant", System => "system", Tool => "tool" });
 text_enum!(/// Where an agent run is.
-    RunStatus { Running => "running", Completed => "completed", Failed => "failed", Cancelled => "cancelled", AwaitingAction => "awaiting_action" });
+    RunStatus { Running => "running", Completed => "completed", Failed => "failed", Cancelled => "cancelled", AwaitingAction => "awaiting_action", Interrupted => "interrupted" });
 text_enum!(/// What one step of a run did.
     StepKind { ModelCall => "model_call", ToolCall => "tool_call", Routing => "routing", Error => "error" });
 text_enum!(/// The user's decision on a side-effecting tool call.
@@ -65,9 +65,16 @@ text_enum!(/// Where a request for a human is.
     HandoffStatus { Requested => "requested", Delivered => "delivered", Closed => "closed" });
 
 impl RunStatus {
-    /// Whether the run is over (no more steps, no status change).
+    /// Whether the run is over (no more steps, no status change). `interrupted`: the process
+    /// running it stopped (a crash) before it ended.
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)
+        matches!(
+            self,
+            RunStatus::Completed
+                | RunStatus::Failed
+                | RunStatus::Cancelled
+                | RunStatus::Interrupted
+        )
     }
 }
 

@@ -12,7 +12,8 @@ use crate::kinds::{RunStatus, json};
 use crate::runs::NewRunStep;
 use crate::{Result, Store, StoreError, TenantScope};
 
-/// One finished (or paused) run to write.
+/// One finished (or paused) run to write, or (status `running`, no messages or steps) the
+/// record that a run started.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub scope: TenantScope,
@@ -110,7 +111,10 @@ impl Store {
                 }
             }
             for chunk in records.chunks(ROWS) {
-                let sql = format!("INSERT INTO runs (id, workspace_id, agent_id, conversation_id, status, model, started_at, finished_at, usage, error) VALUES {}", values(chunk.len(), 10));
+                // A run recorded as started (`begin_run`, or a start record) is finished in place.
+                let sql = format!("INSERT INTO runs (id, workspace_id, agent_id, conversation_id, status, model, started_at, finished_at, usage, error) VALUES {}
+                    ON CONFLICT (id) DO UPDATE SET status = excluded.status, model = excluded.model, finished_at = excluded.finished_at, usage = excluded.usage, error = excluded.error
+                    WHERE runs.workspace_id = excluded.workspace_id AND runs.status = 'running'", values(chunk.len(), 10));
                 // Only placeholders are formatted in; every value is bound.
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for r in chunk {

@@ -140,6 +140,55 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
+    /// Records that a run started, in one transaction with the user's message when given (the
+    /// chat surfaces store it before the run, so a crash loses neither): the message is
+    /// appended to `run.conversation_id` (`NotFound` if that is not the workspace's, or was
+    /// deleted) and the run row written as `running` (`NotFound` for another workspace's agent).
+    pub async fn begin_run(
+        &self,
+        scope: &TenantScope,
+        run: &NewRun,
+        user_message: Option<&crate::NewMessage>,
+        now: Millis,
+    ) -> Result<()> {
+        let ws = scope.workspace_id().to_string();
+        let cid = run.conversation_id.map(|c| c.to_string());
+        on_db!(write self, pool => {
+            let mut tx = pool.begin().await?;
+            if let Some(m) = user_message {
+                let n = sqlx::query("UPDATE conversations SET last_message_at = $3, updated_at = $3 WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL")
+                    .bind(&cid).bind(&ws).bind(now).execute(&mut *tx).await?.rows_affected();
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("INSERT INTO messages (id, conversation_id, workspace_id, role, content, attachments, citations, tool_calls, run_id, tokens, created_at)
+                     VALUES ($1, $2, $3, $4, $5, '[]', '[]', '[]', NULL, NULL, $6)")
+                    .bind(m.id.to_string()).bind(&cid).bind(&ws).bind(m.role.as_str()).bind(&m.content).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            let n = sqlx::query("INSERT INTO runs (id, workspace_id, agent_id, conversation_id, status, model, started_at, usage)
+                 SELECT $1, $2, $3, $4, 'running', $5, $6, '{}' FROM agents WHERE id = $3 AND workspace_id = $2")
+                .bind(run.id.to_string()).bind(&ws).bind(run.agent_id.to_string())
+                .bind(&cid).bind(run.model.as_deref()).bind(now)
+                .execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Marks `interrupted` every run still `running` that started before `started_before`, in
+    /// every workspace: the process running them stopped (a crash) before they ended. Called at
+    /// start (and by a sweep) with a cutoff no live run can predate. Returns how many.
+    pub async fn interrupt_runs(&self, started_before: Millis, now: Millis) -> Result<u64> {
+        let n = on_db!(write self, pool => sqlx::query("UPDATE runs SET status = 'interrupted', finished_at = $2, error = 'interrupted: the server stopped while this run was in progress' WHERE status = 'running' AND started_at < $1")
+            .bind(started_before).bind(now)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(n)
+    }
+
     /// Appends steps after the run's last one, in one transaction; returns them with their
     /// sequence numbers. A finished run takes no more steps (`Conflict("status")`).
     pub async fn append_run_steps(

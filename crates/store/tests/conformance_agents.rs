@@ -68,6 +68,7 @@ conformance!(
     handoffs_are_requested_and_updated,
     usage_increments_sum_across_batches,
     batched_runs_are_written_together_and_a_bad_one_alone_fails,
+    runs_recorded_at_their_start_are_finished_in_place_or_interrupted,
     model_providers_are_set_replaced_and_removed_per_workspace,
 );
 

@@ -375,20 +375,6 @@ impl App {
                 to_llm_history(&stored)
             }
         };
-        // On the surfaces that hand out the conversation while the run streams, the message is
-        // stored before the run starts, so a crash mid-run cannot lose what was accepted. (The
-        // OpenAI-compatible API is stateless: its caller holds the history.)
-        let user_message_stored = new_conversation.is_none();
-        if user_message_stored {
-            self.store()
-                .append_messages(
-                    &scope,
-                    conversation_id,
-                    &[NewMessage::text(MessageRole::User, message.clone())],
-                    now,
-                )
-                .await?;
-        }
         let run_id = RunId::new();
         let own = self.workspace_runtime(&scope).await?;
         let runtime = own.as_deref().unwrap_or(&self.engine().runtime);
@@ -397,6 +383,42 @@ impl App {
             None => self.model_name(),
         };
         let model = default_model.map(|m| agent.model_override.clone().unwrap_or(m));
+        // The run is recorded as `running` before it starts, so it shows in `GET /runs` while
+        // it runs and a crash leaves it to be marked `interrupted` at the next start.
+        // On the surfaces that hand out the conversation while the run streams, the user's
+        // message is stored in the same transaction, so a crash mid-run cannot lose what was
+        // accepted. (The OpenAI-compatible API is stateless: its caller holds the history; its
+        // run's start goes through the group-commit writer, not waited for.)
+        let user_message_stored = new_conversation.is_none();
+        if user_message_stored {
+            let run = store::NewRun {
+                id: run_id,
+                agent_id: agent.id,
+                conversation_id: Some(conversation_id),
+                model: model.clone(),
+            };
+            let user = NewMessage::text(MessageRole::User, message.clone());
+            self.store().begin_run(&scope, &run, Some(&user), now).await.map_err(|e| match e {
+                store::StoreError::NotFound => AppError::NotFound { what: "conversation" },
+                other => other.into(),
+            })?;
+        } else {
+            self.engine().writer.start(store::RunRecord {
+                scope,
+                new_conversation: None,
+                conversation_id,
+                run_id,
+                agent_id: agent.id,
+                model: model.clone(),
+                status: store::RunStatus::Running,
+                started_at: now,
+                finished_at: now,
+                usage: serde_json::json!({}),
+                error: None,
+                messages: Vec::new(),
+                steps: Vec::new(),
+            });
+        }
         let handle = runtime.run(RunInput {
             run_id,
             conversation_id,
@@ -405,8 +427,8 @@ impl App {
             user_message: message,
             api_key: None,
         });
-        // The run row is written when the run ends, with its steps and messages, in one
-        // batched transaction (see `run_writer`).
+        // The run is finished when it ends, with its steps and messages, in one batched
+        // transaction (see `run_writer`).
         let persist = Persist::New(Box::new(NewRunWrite {
             new_conversation,
             user_message_stored,

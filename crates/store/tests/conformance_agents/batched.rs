@@ -106,3 +106,62 @@ pub async fn model_providers_are_set_replaced_and_removed_per_workspace(db: &Tes
     db.store.delete_model_provider(&scope).await.unwrap();
     assert!(db.store.get_model_provider(&scope).await.unwrap().is_none());
 }
+
+pub async fn runs_recorded_at_their_start_are_finished_in_place_or_interrupted(db: &TestDb) {
+    let (_, scope) = workspace(db, "begin@example.com").await;
+    let a = agent(db, &scope, "begin").await;
+    let conv = new_conversation(a.id, None);
+    db.store.create_conversation(&scope, &conv, now_ms()).await.unwrap();
+    // Started with the user's message, in one transaction: running, and listed.
+    let user = NewMessage::text(MessageRole::User, "hello");
+    let finished = record(&scope, a.id, conv.id, None);
+    let run = NewRun {
+        id: finished.run_id,
+        agent_id: a.id,
+        conversation_id: Some(conv.id),
+        model: Some("fake-model".into()),
+    };
+    db.store.begin_run(&scope, &run, Some(&user), finished.started_at).await.unwrap();
+    let listed = db.store.list_runs(&scope, None, None, None).await.unwrap();
+    assert_eq!(listed.data.len(), 1);
+    assert_eq!(listed.data[0].status, RunStatus::Running);
+    // Its final record finishes the same row (no duplicate), with the rest of its messages.
+    let mut finished = finished;
+    finished.messages.remove(0);
+    let results = db.store.record_runs(std::slice::from_ref(&finished)).await;
+    assert!(results[0].is_ok(), "{results:?}");
+    let run = db.store.get_run(&scope, finished.run_id).await.unwrap();
+    assert_eq!((run.run.status, run.steps.len()), (RunStatus::Completed, 1));
+    let msgs = db.store.list_messages(&scope, conv.id, None, Some(10)).await.unwrap();
+    let texts: Vec<&str> = msgs.data.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["hello", "hi there"]);
+    assert_eq!(db.store.list_runs(&scope, None, None, None).await.unwrap().data.len(), 1);
+    // A start record and its finish in one batch; and a start left alone, then interrupted.
+    let mut start = record(&scope, a.id, conv.id, None);
+    start.status = RunStatus::Running;
+    start.messages.clear();
+    start.steps.clear();
+    let mut done = start.clone();
+    done.status = RunStatus::Failed;
+    let mut orphan = record(&scope, a.id, conv.id, None);
+    orphan.status = RunStatus::Running;
+    orphan.messages.clear();
+    orphan.steps.clear();
+    let batch = [orphan.clone(), done.clone()];
+    assert!(db.store.record_runs(&batch).await.iter().all(Result::is_ok));
+    assert_eq!(db.store.get_run(&scope, done.run_id).await.unwrap().run.status, RunStatus::Failed);
+    // A start for another workspace's agent is refused.
+    let (_, other) = workspace(db, "begin-other@example.com").await;
+    let stray = NewRun { id: RunId::new(), agent_id: a.id, conversation_id: None, model: None };
+    assert!(matches!(
+        db.store.begin_run(&other, &stray, None, now_ms()).await,
+        Err(StoreError::NotFound)
+    ));
+    // Interrupted: only runs still running that started before the cutoff.
+    assert_eq!(db.store.interrupt_runs(orphan.started_at, now_ms()).await.unwrap(), 0);
+    assert_eq!(db.store.interrupt_runs(now_ms() + 1, now_ms()).await.unwrap(), 1);
+    let run = db.store.get_run(&scope, orphan.run_id).await.unwrap().run;
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert!(run.finished_at.is_some() && run.error.is_some());
+    assert_eq!(db.store.get_run(&scope, done.run_id).await.unwrap().run.status, RunStatus::Failed);
+}
