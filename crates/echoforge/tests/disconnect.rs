@@ -40,7 +40,10 @@ async fn a_client_leaving_mid_stream_is_traced_and_the_run_finishes() {
     for _ in 0..100 {
         let runs: Value =
             app.get(&format!("/api/v1/runs?agent_id={agent}"), Some(t)).await.json().await.unwrap();
-        if let Some(r) = runs["data"].as_array().and_then(|d| d.first()) {
+        // Listed as `running` from its start; wait for it to end.
+        if let Some(r) = runs["data"].as_array().and_then(|d| d.first())
+            && r["status"] != "running"
+        {
             run = app
                 .get(&format!("/api/v1/runs/{}", r["id"].as_str().unwrap()), Some(t))
                 .await
