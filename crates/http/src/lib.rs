@@ -7,6 +7,7 @@
 mod error;
 mod extract;
 mod observe;
+mod openapi;
 mod routes;
 mod web;
 
@@ -104,7 +105,7 @@ impl utoipa::Modify for SecurityAddon {
 /// Builds the router with its middleware. `metrics` is the Prometheus recorder's handle, if
 /// one is installed (the binary installs it; tests may not).
 pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpConfig) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::auth::router())
         .merge(routes::workspace::router())
         .merge(routes::keys::router())
@@ -122,6 +123,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::admin::router())
         .merge(routes::model_provider::router())
         .split_for_parts();
+    utoipa::Modify::modify(&openapi::ProblemResponses, &mut openapi);
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     let state = AppState { app, metrics, openapi, max_upload_bytes: config.max_upload_bytes };
     api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))

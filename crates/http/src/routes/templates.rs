@@ -133,7 +133,7 @@ pub struct SaveAsTemplateRequest {
 
 /// Save an agent's setup as a workspace template
 #[utoipa::path(post, path = "/api/v1/agents/{id}/save-as-template", tag = "templates", security(("bearer" = [])), request_body = SaveAsTemplateRequest,
-    params(("id" = String, Path)), responses((status = 201, body = app::TemplateView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    params(("id" = String, Path)), responses((status = 201, body = app::TemplateView), (status = 404, body = crate::error::Problem), (status = 409, description = "A template with this slug exists", body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn save_as_template(
     State(s): State<AppState>,
     Auth(p): Auth,
