@@ -113,7 +113,10 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
                 i += 1;
             }
             b'}' => {
-                stack.pop();
+                // An unbalanced `}` never closes the document group itself (found by fuzzing).
+                if stack.len() > 1 {
+                    stack.pop();
+                }
                 i += 1;
             }
             b'\\' => {
@@ -245,5 +248,14 @@ mod tests {
             convert(deep.as_bytes(), &Limits::default()),
             Err(ExtractError::TooDeep(_))
         ));
+    }
+
+    #[test]
+    fn unbalanced_closing_braces_do_not_end_the_document() {
+        // Found by fuzz/extract_rtf: text after a stray `}` then a control word panicked.
+        let rtf = br"{\rtf1\ansi First.\par}} after\par more \b bold\b0}";
+        let doc = convert(rtf, &Limits::default()).unwrap();
+        assert!(doc.markdown.contains("First."), "{}", doc.markdown);
+        assert!(doc.markdown.contains("bold"), "{}", doc.markdown);
     }
 }

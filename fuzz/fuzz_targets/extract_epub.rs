@@ -1,0 +1,3 @@
+#![no_main]
+//! The Epub extractor on arbitrary bytes: never a panic in our code, never past the guards' limits.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| echoforge_fuzz::extract_as(data, extract::Format::Epub));
