@@ -96,11 +96,16 @@ impl<'a> Archive<'a> {
         Ok(self.read(name)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
-    /// Inflates every entry under the limits and discards it; used before handing the archive
-    /// to a third-party reader that does not check sizes itself.
-    pub fn verify_all(&mut self) -> Result<(), ExtractError> {
+    /// Inflates every entry under the limits, hands it to `check` and discards it; used before
+    /// handing the archive to a third-party reader that does not check sizes itself.
+    pub fn verify_all(
+        &mut self,
+        mut check: impl FnMut(&str, &[u8]) -> Result<(), ExtractError>,
+    ) -> Result<(), ExtractError> {
         for name in self.names() {
-            self.read(&name)?;
+            if let Some(bytes) = self.read(&name)? {
+                check(&name, &bytes)?;
+            }
         }
         Ok(())
     }

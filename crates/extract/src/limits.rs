@@ -18,6 +18,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most XML elements parsed from one archive part.
     pub max_xml_nodes: usize,
+    /// Most spreadsheet cells one workbook may span (sheets' used ranges, empty cells included:
+    /// readers hold each sheet as a dense grid).
+    pub max_sheet_cells: u64,
     /// Most PDF pages (or slides, or sheets × 1000 rows) extracted.
     pub max_pages: u32,
     /// Most objects a PDF may declare.
@@ -37,6 +40,7 @@ impl Default for Limits {
             max_archive_entries: 10_000,
             max_depth: 256,
             max_xml_nodes: 5_000_000,
+            max_sheet_cells: 2_000_000,
             max_pages: 5_000,
             max_pdf_objects: 2_000_000,
             max_output_bytes: 64 * 1024 * 1024,
