@@ -67,6 +67,7 @@ impl App {
             )
             .await
             .map_err(AppError::from_store("workspace"))?;
+        self.inner.plan_tiers.forget(workspace_id);
         self.audit(NewAuditEvent {
             workspace_id: Some(workspace_id),
             actor_user_id: p.user_id(),

@@ -1,10 +1,10 @@
 //! Capabilities and templates for a workspace: the catalog's seeded templates merged with the
-//! stored system (operator) and workspace templates, availability on the workspace's plan, and
-//! the plan's agent limit.
+//! stored system (operator) and workspace templates, and their availability on the workspace's
+//! plan (the plan's limits are in `crate::plan_limits`).
 
 use std::collections::BTreeSet;
 
-use catalog::{Catalog, Limit, PlanTier, Template, plan_allows};
+use catalog::{Catalog, PlanTier, Template, plan_allows};
 use domain::time::now_ms;
 use domain::{Permission, TemplateId};
 use serde::Serialize;
@@ -12,6 +12,7 @@ use serde_json::Value;
 use store::{NewTemplate, StoredTemplate};
 use utoipa::ToSchema;
 
+use crate::plan_limits::tier_name;
 use crate::{App, AppError, FieldError, Principal};
 
 /// A capability with its availability for the caller's workspace.
@@ -80,14 +81,6 @@ pub(crate) fn validation(errors: Vec<catalog::FieldError>, prefix: &str) -> AppE
     )
 }
 
-fn tier_name(t: PlanTier) -> &'static str {
-    match t {
-        PlanTier::Starter => "starter",
-        PlanTier::Pro => "pro",
-        PlanTier::Enterprise => "enterprise",
-    }
-}
-
 impl App {
     /// The catalog shipped in the binary.
     pub fn catalog(&self) -> &Catalog {
@@ -121,33 +114,6 @@ impl App {
                 requires: a.requires,
             })
             .collect())
-    }
-
-    /// The workspace's plan tier (unknown plan names count as starter).
-    pub(crate) async fn plan_tier(&self, p: &Principal) -> Result<PlanTier, AppError> {
-        let ws = self.inner.store.get_workspace(&p.scope()).await?;
-        Ok(serde_json::from_value(Value::String(ws.plan)).unwrap_or(PlanTier::Starter))
-    }
-
-    /// Refuses with `plan_limit_reached` when the workspace cannot have another agent.
-    pub(crate) async fn check_agent_limit(&self, p: &Principal) -> Result<(), AppError> {
-        let tier = self.plan_tier(p).await?;
-        let limit = self.catalog().agent_limit(tier);
-        let count = self.inner.store.count_agents(&p.scope()).await?;
-        if limit.allows_one_more(count.max(0) as u64) {
-            return Ok(());
-        }
-        let n = match limit {
-            Limit::AtMost(n) => n,
-            Limit::Unlimited => 0,
-        };
-        Err(AppError::forbidden(
-            "plan_limit_reached",
-            format!(
-                "the {} plan allows {n} agent(s) and this workspace has {count}; upgrade the plan or delete an agent",
-                tier_name(tier)
-            ),
-        ))
     }
 
     pub(crate) async fn require_operator(&self, p: &Principal) -> Result<(), AppError> {

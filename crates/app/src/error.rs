@@ -29,6 +29,11 @@ pub enum AppError {
     Unauthorized { code: &'static str, message: String },
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// A limit of the workspace's plan is reached (HTTP 402, `plan_limit_reached`): `limit`
+    /// names it (`agents`, `messages_per_month`, `knowledge_docs`), `message` the plan, the
+    /// limit and how to upgrade.
+    #[error("{message}")]
+    PlanLimit { limit: &'static str, message: String },
     #[error("{what} not found")]
     NotFound { what: &'static str },
     #[error("{message}")]

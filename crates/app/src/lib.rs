@@ -15,6 +15,7 @@ mod error;
 pub mod knowledge;
 pub mod mail;
 mod onboarding;
+mod plan_limits;
 mod tools;
 mod usage;
 mod widget;
@@ -109,6 +110,7 @@ struct Inner {
     key_rates: auth::key_rate::KeyRateLimiter,
     chat: chat::ChatEngine,
     widget: widget::WidgetGate,
+    plan_tiers: plan_limits::PlanTiers,
 }
 
 impl App {
@@ -148,6 +150,7 @@ impl App {
                     chat::ChatSettings::default(),
                 ),
                 widget: widget::WidgetGate::default(),
+                plan_tiers: plan_limits::PlanTiers::default(),
             }),
         }
     }

@@ -1,7 +1,14 @@
 //! Usage events (messages, tokens in/out, tool calls per workspace, agent and UTC day),
 //! counted in memory on the hot path and written in batches by [`crate::App::flush`].
+//!
+//! Beside the pending counters, each workspace's messages of the current UTC month are kept in
+//! memory for the plan's `messages_per_month` check (see `crate::plan_limits`): seeded from
+//! `usage_daily` (plus what is pending here) on first use, bumped by every recorded run,
+//! re-read at most every [`MONTH_REFRESH`] so other processes' messages count too, and
+//! dropped when a new month starts.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use domain::{AgentId, WorkspaceId};
 use parking_lot::Mutex;
@@ -10,10 +17,23 @@ use store::UsageIncrement;
 /// A counter's key: workspace, agent, UTC day, metric.
 type CounterKey = (WorkspaceId, AgentId, String, &'static str);
 
-/// Counters not yet written.
+/// How long a workspace's month count is trusted before it is re-read from the store.
+pub(crate) const MONTH_REFRESH: Duration = Duration::from_secs(60);
+
+/// Counters not yet written, and each workspace's messages this month.
 #[derive(Default)]
 pub(crate) struct UsageBuffer {
     counts: Mutex<HashMap<CounterKey, i64>>,
+    /// Locked after `counts` when both are held (`record`, `seed_month`).
+    months: Mutex<HashMap<WorkspaceId, MonthCount>>,
+}
+
+/// A workspace's messages in one UTC month.
+struct MonthCount {
+    /// `YYYY-MM`.
+    month: String,
+    messages: u64,
+    read_at: Instant,
 }
 
 /// The UTC day (`YYYY-MM-DD`) of an epoch-milliseconds instant.
@@ -22,6 +42,13 @@ pub fn utc_day(ms: i64) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let d = t.date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// The UTC month (`YYYY-MM`) of an epoch-milliseconds instant.
+pub fn utc_month(ms: i64) -> String {
+    let mut day = utc_day(ms);
+    day.truncate(7);
+    day
 }
 
 impl UsageBuffer {
@@ -46,6 +73,45 @@ impl UsageBuffer {
                 *counts.entry((ws, agent, day.clone(), metric)).or_default() += n;
             }
         }
+        if messages > 0 {
+            let mut months = self.months.lock();
+            if let Some(m) = months.get_mut(&ws) {
+                if day.starts_with(m.month.as_str()) {
+                    m.messages += messages as u64;
+                } else {
+                    // A new month: the next check seeds it from the store and what is pending.
+                    months.remove(&ws);
+                }
+            }
+        }
+    }
+
+    /// The workspace's messages in `month` if known and read recently; `None`: seed it.
+    pub(crate) fn month_messages(&self, ws: WorkspaceId, month: &str) -> Option<u64> {
+        let months = self.months.lock();
+        let m = months.get(&ws)?;
+        (m.month == month && m.read_at.elapsed() < MONTH_REFRESH).then_some(m.messages)
+    }
+
+    /// Sets the workspace's messages in `month` from `stored` (the store's total) plus what is
+    /// pending here, never lowering a count this process already holds for the month (a
+    /// flush in flight is in neither place for a moment). Returns the count.
+    pub(crate) fn seed_month(&self, ws: WorkspaceId, month: &str, stored: u64) -> u64 {
+        let counts = self.counts.lock();
+        let pending: i64 = counts
+            .iter()
+            .filter(|((w, _, day, metric), _)| {
+                *w == ws && *metric == "messages" && day.starts_with(month)
+            })
+            .map(|(_, n)| *n)
+            .sum();
+        let mut months = self.months.lock();
+        let fresh = stored + pending.max(0) as u64;
+        let held = months.get(&ws).filter(|m| m.month == month).map_or(0, |m| m.messages);
+        let messages = fresh.max(held);
+        months
+            .insert(ws, MonthCount { month: month.to_owned(), messages, read_at: Instant::now() });
+        messages
     }
 
     /// Takes every pending counter, leaving the buffer empty.
@@ -106,5 +172,26 @@ mod tests {
         assert!(buf.take().is_empty());
         buf.restore(taken);
         assert_eq!(buf.take().len(), 4);
+    }
+
+    #[test]
+    fn the_month_count_is_seeded_bumped_and_dropped_at_the_next_month() {
+        assert_eq!(utc_month(1_700_000_000_000), "2023-11");
+        let buf = UsageBuffer::default();
+        let (ws, agent) = (WorkspaceId::new(), AgentId::new());
+        let nov = 1_700_000_000_000; // 2023-11-14
+        let dec = nov + 20 * 24 * 3600 * 1000; // 2023-12-04
+        let usage = runtime::RunUsage::default();
+        assert_eq!(buf.month_messages(ws, "2023-11"), None, "unknown until seeded");
+        buf.record(ws, agent, nov, 1, &usage); // pending, not yet flushed
+        assert_eq!(buf.seed_month(ws, "2023-11", 10), 11, "stored plus pending");
+        buf.record(ws, agent, nov, 2, &usage);
+        assert_eq!(buf.month_messages(ws, "2023-11"), Some(13));
+        assert_eq!(buf.seed_month(ws, "2023-11", 5), 13, "a re-read never lowers the count");
+        assert_eq!(buf.month_messages(ws, "2023-12"), None, "another month is not this one");
+        buf.take();
+        buf.record(ws, agent, dec, 1, &usage);
+        assert_eq!(buf.month_messages(ws, "2023-11"), None, "a new month drops the old count");
+        assert_eq!(buf.seed_month(ws, "2023-12", 0), 1);
     }
 }

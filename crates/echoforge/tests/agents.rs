@@ -506,7 +506,7 @@ async fn closed_sessions_cannot_be_reused_and_the_starter_plan_allows_one_agent(
     // The starter plan's one agent exists: every way to make another is refused.
     let p = expect(
         app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await,
-        403,
+        402,
     )
     .await;
     assert_eq!(p["code"], "plan_limit_reached");
@@ -519,14 +519,14 @@ async fn closed_sessions_cannot_be_reused_and_the_starter_plan_allows_one_agent(
             json!({"display_name": "Two", "template": "generic-chat"}),
         )
         .await,
-        403,
+        402,
     )
     .await;
     assert_eq!(p["code"], "plan_limit_reached");
     let agent_id = out["agent"]["id"].as_str().unwrap();
     let doc =
         expect(app.get(&format!("/api/v1/agents/{agent_id}/export"), Some(t)).await, 200).await;
-    let p = expect(app.post("/api/v1/agents/import", Some(t), doc).await, 403).await;
+    let p = expect(app.post("/api/v1/agents/import", Some(t), doc).await, 402).await;
     assert_eq!(p["code"], "plan_limit_reached");
     // Pro templates are listed as unavailable on starter, and refused.
     let list = expect(app.get("/api/v1/templates", Some(t)).await, 200).await;
@@ -826,7 +826,7 @@ async fn export_and_import_round_trip_into_another_workspace() {
         assert_eq!(new[k], agent[k], "{k} survives the round trip");
     }
     assert_eq!(new["version"], 1);
-    let p = expect(app.post("/api/v1/agents/import", Some(&b.access_token), doc).await, 403).await;
+    let p = expect(app.post("/api/v1/agents/import", Some(&b.access_token), doc).await, 402).await;
     assert_eq!(p["code"], "plan_limit_reached", "imports count against the plan");
 }
 
@@ -1131,11 +1131,11 @@ async fn an_operator_upgrades_a_workspace_and_the_pro_agent_limit_applies() {
             json!({"display_name": "Two", "template": "generic-chat"}),
         )
         .await,
-        403,
+        402,
     )
     .await;
     assert_eq!(p["code"], "plan_limit_reached");
-    expect(app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await, 403)
+    expect(app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await, 402)
         .await;
 
     // Only operators change plans; unknown plans and workspaces are refused.
@@ -1186,7 +1186,7 @@ async fn an_operator_upgrades_a_workspace_and_the_pro_agent_limit_applies() {
             json!({"display_name": "Six", "template": "generic-chat"}),
         )
         .await,
-        403,
+        402,
     )
     .await;
     assert_eq!(p["code"], "plan_limit_reached");
@@ -1194,7 +1194,7 @@ async fn an_operator_upgrades_a_workspace_and_the_pro_agent_limit_applies() {
     assert!(detail.contains("pro") && detail.contains('5'), "{detail}");
     let p = expect(
         app.post("/api/v1/onboarding", Some(t), json!({"template": "generic-chat"})).await,
-        403,
+        402,
     )
     .await;
     assert_eq!(p["code"], "plan_limit_reached");

@@ -20,6 +20,10 @@ pub struct Problem {
     /// Field errors, for 422.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemFieldError>,
+    /// For `plan_limit_reached` (402): the plan limit that was reached (`agents`,
+    /// `messages_per_month`, `knowledge_docs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 /// One invalid field, addressed by a JSON pointer.
@@ -52,6 +56,7 @@ impl ApiError {
             E::BadRequest { .. } => StatusCode::BAD_REQUEST,
             E::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             E::Forbidden { .. } => StatusCode::FORBIDDEN,
+            E::PlanLimit { .. } => StatusCode::PAYMENT_REQUIRED,
             E::NotFound { .. } => StatusCode::NOT_FOUND,
             E::Conflict { .. } => StatusCode::CONFLICT,
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -67,6 +72,16 @@ pub(crate) fn problem(
     detail: String,
     errors: Vec<ProblemFieldError>,
 ) -> Response {
+    problem_body(status, code, detail, errors, None)
+}
+
+fn problem_body(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Vec<ProblemFieldError>,
+    limit: Option<String>,
+) -> Response {
     let body = Problem {
         kind: format!("/problems/{code}"),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -74,6 +89,7 @@ pub(crate) fn problem(
         detail,
         code: code.to_owned(),
         errors,
+        limit,
     };
     let mut resp = (status, Json(body)).into_response();
     resp.headers_mut()
@@ -102,6 +118,7 @@ impl IntoResponse for ApiError {
             | E::Unauthorized { code, message }
             | E::Forbidden { code, message }
             | E::Conflict { code, message } => (code, message.clone(), Vec::new()),
+            E::PlanLimit { message, .. } => ("plan_limit_reached", message.clone(), Vec::new()),
             E::NotFound { what } => ("not_found", format!("{what} not found"), Vec::new()),
             E::RateLimited { retry_after_secs } => (
                 "rate_limited",
@@ -125,7 +142,11 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let mut resp = problem(status, code, detail, errors);
+        let limit = match &self.0 {
+            E::PlanLimit { limit, .. } => Some((*limit).to_owned()),
+            _ => None,
+        };
+        let mut resp = problem_body(status, code, detail, errors, limit);
         if let E::RateLimited { retry_after_secs } = &self.0 {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }

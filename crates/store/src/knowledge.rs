@@ -264,6 +264,16 @@ impl Store {
         Ok(stats)
     }
 
+    /// How many documents the workspace has in all its knowledge bases, whatever their
+    /// status (for the plan's document limit; read through the knowledge bases' indexes).
+    pub async fn count_documents(&self, scope: &TenantScope) -> Result<i64> {
+        let (n,): (i64,) = on_db!(read self, pool => sqlx::query_as(
+            "SELECT COUNT(*) FROM documents WHERE workspace_id = $1
+             AND kb_id IN (SELECT id FROM knowledge_bases WHERE workspace_id = $1)")
+            .bind(scope.workspace_id().to_string()).fetch_one(pool).await)?;
+        Ok(n)
+    }
+
     /// Records a document (status `pending`) in one of the workspace's knowledge bases
     /// (`NotFound` if the knowledge base is not the workspace's).
     pub async fn create_document(

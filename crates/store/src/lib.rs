@@ -53,7 +53,7 @@ pub use onboarding::OnboardingSession;
 pub use run_records::RunRecord;
 pub use runs::{NewPendingAction, NewRun, NewRunStep, PendingAction, Run, RunStep, RunWithSteps};
 pub use templates::{NewTemplate, StoredTemplate};
-pub use usage::{AgentUsageTotal, DailyUsage, UsageIncrement, UsageTotal};
+pub use usage::{AgentDailyUsage, AgentUsageTotal, DailyUsage, UsageIncrement, UsageTotal};
 
 use domain::WorkspaceId;
 

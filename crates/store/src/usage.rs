@@ -37,6 +37,15 @@ pub struct AgentUsageTotal {
     pub quantity: i64,
 }
 
+/// A metric's total for one agent on one day (`agent_id` `None`: usage not tied to an agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentDailyUsage {
+    pub day: String,
+    pub agent_id: Option<AgentId>,
+    pub metric: String,
+    pub quantity: i64,
+}
+
 /// A metric's total on one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct DailyUsage {
@@ -93,6 +102,29 @@ impl Store {
         .map_err(Into::into)
     }
 
+    /// The counters of the days `from..=to` (`YYYY-MM-DD`), of one agent or all, ordered by
+    /// day, agent and metric.
+    pub async fn usage_by_agent_and_day(
+        &self,
+        scope: &TenantScope,
+        from: &str,
+        to: &str,
+        agent: Option<AgentId>,
+    ) -> Result<Vec<AgentDailyUsage>> {
+        let rows: Vec<(String, String, String, i64)> = on_db!(read self, pool => sqlx::query_as(
+            "SELECT day, agent_id, metric, CAST(SUM(quantity) AS BIGINT) FROM usage_daily
+             WHERE workspace_id = $1 AND day >= $2 AND day <= $3 AND ($4 IS NULL OR agent_id = $4)
+             GROUP BY day, agent_id, metric ORDER BY day, agent_id, metric")
+            .bind(scope.workspace_id().to_string()).bind(from).bind(to)
+            .bind(agent.map(|a| a.to_string()))
+            .fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(day, agent, metric, quantity)| {
+                Ok(AgentDailyUsage { day, agent_id: parse_agent(&agent)?, metric, quantity })
+            })
+            .collect()
+    }
+
     /// Totals per agent and metric for the days `from..=to`, ordered by agent then metric.
     pub async fn usage_by_agent(
         &self,
@@ -107,15 +139,7 @@ impl Store {
             .fetch_all(pool).await)?;
         rows.into_iter()
             .map(|(agent, metric, quantity)| {
-                let agent_id = if agent.is_empty() {
-                    None
-                } else {
-                    Some(
-                        AgentId::parse(&agent)
-                            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
-                    )
-                };
-                Ok(AgentUsageTotal { agent_id, metric, quantity })
+                Ok(AgentUsageTotal { agent_id: parse_agent(&agent)?, metric, quantity })
             })
             .collect()
     }
@@ -135,4 +159,12 @@ impl Store {
             .fetch_all(pool).await)
         .map_err(Into::into)
     }
+}
+
+/// A stored agent column: `''` is usage not tied to an agent.
+fn parse_agent(agent: &str) -> Result<Option<AgentId>> {
+    if agent.is_empty() {
+        return Ok(None);
+    }
+    AgentId::parse(agent).map(Some).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
 }

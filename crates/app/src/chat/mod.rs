@@ -315,6 +315,9 @@ impl App {
         message: String,
         input: ChatInput,
     ) -> Result<ChatRun, AppError> {
+        // Every surface starts its runs here, so the plan's monthly messages are checked once
+        // for all of them (from memory: see `plan_limits`).
+        self.check_message_limit(&scope).await?;
         let now = now_ms();
         // A new conversation on the OpenAI-compatible API is only named in the response, so it
         // is written with the run (one batched write per completion); the other surfaces hand

@@ -64,7 +64,7 @@ impl App {
         }
         if !allowed.is_empty() {
             out.documents = self
-                .crawl_now(kb.workspace_id, kb.id, &allowed, hops.min(2))
+                .crawl_now(kb.workspace_id, kb.id, &allowed, hops.min(2), false)
                 .await
                 .map_err(|e| AppError::Unavailable(e.to_string()))?;
         }

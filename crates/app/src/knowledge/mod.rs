@@ -300,6 +300,8 @@ impl App {
         files: Vec<Upload>,
     ) -> Result<Vec<Accepted>, AppError> {
         p.require(Permission::Upload)?;
+        // The plan's document limit binds the API; the operator's `kb ingest` is not held to it.
+        self.check_document_limit(&p.scope(), files.len()).await?;
         self.accept_uploads(&p.scope(), kb, files).await
     }
 
@@ -316,6 +318,8 @@ impl App {
             .get_knowledge_base(&p.scope(), kb)
             .await
             .map_err(AppError::from_store("knowledge base"))?;
+        // Refused before any bytes arrive when the plan has no room for one more document.
+        self.check_document_limit(&p.scope(), 1).await?;
         Ok(())
     }
 
@@ -586,6 +590,8 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
+        // Pages past the limit are not kept when the crawl runs (see `crawl_now`).
+        self.check_document_limit(&scope, 1).await?;
         let payload = serde_json::to_value(CrawlPayload {
             workspace_id: p.workspace_id,
             kb_id: kb,
@@ -626,18 +632,20 @@ impl App {
     async fn crawl_job(&self, payload: &str) -> Result<(), JobError> {
         let p: CrawlPayload =
             serde_json::from_str(payload).map_err(|e| JobError::Permanent(e.to_string()))?;
-        self.crawl_now(p.workspace_id, p.kb_id, &p.urls, p.hops).await.map(|_| ())
+        self.crawl_now(p.workspace_id, p.kb_id, &p.urls, p.hops, true).await.map(|_| ())
     }
 
     /// Crawls `urls` now (`hops` link levels beyond them): each fetched page becomes a
     /// document queued for ingestion (unchanged re-synced pages are skipped), each page that
-    /// could not be fetched a `failed` document. Returns the documents recorded.
+    /// could not be fetched a `failed` document. Returns the documents recorded. With
+    /// `limit_documents`, new pages past the plan's document limit are not kept.
     pub(crate) async fn crawl_now(
         &self,
         workspace_id: domain::WorkspaceId,
         kb_id: KnowledgeBaseId,
         urls: &[String],
         hops: u8,
+        limit_documents: bool,
     ) -> Result<Vec<DocumentId>, JobError> {
         let p = CrawlPayload { workspace_id, kb_id, urls: urls.to_vec(), hops };
         let mut recorded = Vec::new();
@@ -654,6 +662,25 @@ impl App {
                 ..Default::default()
             },
         };
+        // New pages past the plan's document limit are not kept (re-synced ones replace
+        // their document, so they need no room; the operator's console is not limited).
+        let mut room = if limit_documents {
+            self.documents_left(&scope).await.map_err(|e| JobError::Retry(e.to_string()))?
+        } else {
+            None
+        };
+        let mut over_limit = 0usize;
+        let mut take_room = |room: &mut Option<u64>| match room {
+            Some(0) => {
+                over_limit += 1;
+                false
+            }
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+            None => true,
+        };
         for page in report.pages {
             let source = page.final_url.to_string();
             if let Ok(Some(existing)) =
@@ -668,6 +695,8 @@ impl App {
                         .await
                         .map_err(|e| JobError::Retry(e.to_string()))?;
                 }
+            } else if !take_room(&mut room) {
+                continue;
             }
             let id = DocumentId::new();
             let key = k
@@ -713,6 +742,9 @@ impl App {
                 recorded.push(existing.id);
                 continue;
             }
+            if !take_room(&mut room) {
+                continue;
+            }
             let doc = NewDocument {
                 id: DocumentId::new(),
                 kb_id: p.kb_id,
@@ -724,6 +756,9 @@ impl App {
                 recorded.push(d.id);
                 let _ = store.mark_document_failed(&scope, d.id, &reason, now_ms()).await;
             }
+        }
+        if over_limit > 0 {
+            tracing::warn!(%workspace_id, %kb_id, pages = over_limit, "crawled pages not kept: the plan's document limit is reached");
         }
         Ok(recorded)
     }

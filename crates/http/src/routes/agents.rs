@@ -56,7 +56,7 @@ async fn list_agents(
 
 /// Create an agent from a template (the plan's agent limit applies)
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])), request_body = app::AgentInput,
-    responses((status = 201, body = app::AgentView), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = app::AgentView), (status = 402, description = "A limit of the plan is reached (`plan_limit_reached`, `limit` names it)", body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn create_agent(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -163,7 +163,7 @@ async fn export_agent(
 
 /// Import an exported agent (knowledge bases matched by name, the plan's limit applies)
 #[utoipa::path(post, path = "/api/v1/agents/import", tag = "agents", security(("bearer" = [])), request_body = app::AgentExport,
-    responses((status = 201, body = app::ImportResult), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = app::ImportResult), (status = 402, description = "A limit of the plan is reached (`plan_limit_reached`, `limit` names it)", body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn import_agent(
     State(s): State<AppState>,
     Auth(p): Auth,

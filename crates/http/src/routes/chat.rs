@@ -97,6 +97,7 @@ pub(crate) fn wants_sse(headers: &HeaderMap) -> bool {
 #[utoipa::path(post, path = "/api/v1/agents/{agent}/chat", tag = "chat", security(("bearer" = [])), request_body = ChatBody,
     params(("agent" = String, Path, description = "Agent id or slug")),
     responses((status = 200, description = "The answer (JSON) or its events (text/event-stream)"),
+        (status = 402, description = "A limit of the plan is reached (`plan_limit_reached`, `limit` names it)", body = crate::error::Problem),
         (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
         (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
         (status = 502, body = crate::error::Problem)))]

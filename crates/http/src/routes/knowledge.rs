@@ -161,7 +161,7 @@ pub struct UrlImport {
 /// at once. The size limit is enforced while the upload streams in.
 #[utoipa::path(post, path = "/api/v1/knowledge-bases/{kb_id}/documents", tag = "knowledge", security(("bearer" = [])), params(("kb_id" = String, Path)),
     request_body(content_type = "multipart/form-data", content = Object),
-    responses((status = 202, body = Object), (status = 404, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
+    responses((status = 202, body = Object), (status = 402, description = "A limit of the plan is reached (`plan_limit_reached`, `limit` names it)", body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
 async fn upload_documents(
     State(s): State<AppState>,
     Auth(p): Auth,

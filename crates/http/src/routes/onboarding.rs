@@ -38,7 +38,7 @@ pub struct StartRequest {
 
 /// Start the wizard for a template (the plan's agent limit is checked first)
 #[utoipa::path(post, path = "/api/v1/onboarding", tag = "onboarding", security(("bearer" = [])), request_body = StartRequest,
-    responses((status = 201, body = app::OnboardingView), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = app::OnboardingView), (status = 402, description = "A limit of the plan is reached (`plan_limit_reached`, `limit` names it)", body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn start(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -106,7 +106,7 @@ pub struct CompletedBody {
 
 /// Finish the wizard: creates the agent and its API key
 #[utoipa::path(post, path = "/api/v1/onboarding/{id}/complete", tag = "onboarding", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 201, body = CompletedBody), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    params(("id" = String, Path)), responses((status = 201, body = CompletedBody), (status = 402, description = "A limit of the plan is reached (`plan_limit_reached`, `limit` names it)", body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn complete(
     State(s): State<AppState>,
     Auth(p): Auth,

@@ -56,6 +56,18 @@ fn from_app(e: AppError, model: Option<&str>) -> Response {
         AppError::Conflict { code, message } => {
             oa_error(StatusCode::CONFLICT, "invalid_request_error", code, message)
         }
+        // 402 like the REST API, not OpenAI's 429 `insufficient_quota`: clients retry 429s,
+        // and a monthly limit does not go away in seconds.
+        AppError::PlanLimit { limit, message } => {
+            let body = json!({"error": {"message": message, "type": "insufficient_quota",
+                "param": null, "code": "plan_limit_reached", "limit": limit}});
+            (
+                StatusCode::PAYMENT_REQUIRED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
         AppError::Validation(errors) => {
             let msg =
                 errors.iter().map(|e| format!("{} {}", e.path, e.message)).collect::<Vec<_>>();

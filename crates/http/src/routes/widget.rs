@@ -185,7 +185,7 @@ pub struct WidgetChatBody {
     params(("public_id" = String, Path, description = "The agent's public id (`pub_…`)"),
         ("EchoForge-Visitor" = String, Header, description = "The visitor's id")),
     responses((status = 200, description = "The answer (JSON) or its events (text/event-stream)"),
-        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+        (status = 400, body = crate::error::Problem), (status = 402, description = "A limit of the plan is reached (`plan_limit_reached`, `limit` names it)", body = crate::error::Problem), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
         (status = 429, body = crate::error::Problem), (status = 502, body = crate::error::Problem)))]
 async fn chat(

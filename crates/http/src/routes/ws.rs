@@ -102,6 +102,7 @@ async fn serve(s: AppState, p: app::Principal, mut socket: WebSocket) {
                 AppError::Forbidden { code, .. } | AppError::Conflict { code, .. } => {
                     (*code).to_owned()
                 }
+                AppError::PlanLimit { .. } => "plan_limit_reached".to_owned(),
                 _ => "error".to_owned(),
             };
             return send_error(&mut socket, &code, &api.0.to_string()).await;

@@ -166,6 +166,7 @@ pub(crate) fn error_page(e: AppError) -> Response {
             (StatusCode::NOT_FOUND, format!("This {what} does not exist."))
         }
         AppError::Forbidden { message, .. } => (StatusCode::FORBIDDEN, message),
+        AppError::PlanLimit { message, .. } => (StatusCode::PAYMENT_REQUIRED, message),
         AppError::Validation(_) => (StatusCode::BAD_REQUEST, "That request was not valid.".into()),
         other => {
             let status = crate::ApiError(other).into_response().status();

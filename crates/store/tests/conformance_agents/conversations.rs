@@ -697,4 +697,35 @@ pub async fn usage_increments_sum_across_batches(db: &TestDb) {
         [UsageTotal { metric: "messages".into(), quantity: 1000 }]
     );
     assert!(db.store.usage_by_metric(&b, "2026-10-01", "2026-10-31").await.unwrap().is_empty());
+    // Per day and agent, of all agents or one; another workspace's counters never show.
+    let rows = |r: Vec<AgentDailyUsage>| {
+        r.into_iter().map(|u| (u.day, u.agent_id, u.metric, u.quantity)).collect::<Vec<_>>()
+    };
+    let all = db.store.usage_by_agent_and_day(&a, "2026-11-01", "2026-11-02", None).await.unwrap();
+    assert_eq!(
+        rows(all),
+        [
+            ("2026-11-01".into(), None, "messages".into(), 5),
+            ("2026-11-01".into(), Some(x.id), "messages".into(), 5),
+            ("2026-11-01".into(), Some(x.id), "tokens_in".into(), 100),
+            ("2026-11-02".into(), Some(x.id), "messages".into(), 7),
+            ("2026-11-02".into(), Some(x.id), "tool_calls".into(), 8),
+        ]
+    );
+    let one =
+        db.store.usage_by_agent_and_day(&a, "2026-11-03", "2026-12-31", Some(x.id)).await.unwrap();
+    assert_eq!(
+        rows(one),
+        [
+            ("2026-11-03".into(), Some(x.id), "messages".into(), 8),
+            ("2026-12-01".into(), Some(x.id), "messages".into(), 50),
+        ]
+    );
+    assert!(
+        db.store
+            .usage_by_agent_and_day(&b, "2026-11-01", "2026-12-31", Some(x.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -209,6 +209,11 @@ pub async fn documents_move_through_ingestion_and_deduplicate(db: &TestDb) {
     assert!(
         db.store.find_document_by_sha256(&scope, kb.id, &"b".repeat(64)).await.unwrap().is_none()
     );
+    // The plan's document limit counts every document of the workspace, in any base and
+    // status; another workspace has none of them.
+    assert_eq!(db.store.count_documents(&scope).await.unwrap(), 3);
+    let (_, other) = workspace(db, "docs-other@example.com").await;
+    assert_eq!(db.store.count_documents(&other).await.unwrap(), 0);
     // Re-sync finds documents by their source.
     assert_eq!(
         db.store

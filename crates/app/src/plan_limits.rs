@@ -1,0 +1,216 @@
+//! The workspace plan's limits, checked where things are made: agents (a count on create,
+//! uploads are rare), documents (a count on upload and URL import), and messages per month,
+//! checked before every run on every chat surface from the in-memory month count
+//! ([`crate::usage::UsageBuffer`]), so the hot path reads memory, not a `COUNT(*)`.
+//!
+//! A refusal is [`AppError::PlanLimit`]: HTTP 402 `plan_limit_reached` with `limit` naming the
+//! limit and a detail naming the plan, the limit and how to upgrade.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use catalog::{Limit, PlanTier};
+use domain::WorkspaceId;
+use domain::time::now_ms;
+use parking_lot::Mutex;
+use serde_json::Value;
+use store::TenantScope;
+
+use crate::usage::utc_month;
+use crate::{App, AppError, Principal};
+
+/// How long a workspace's plan tier is trusted on the chat path (a plan change made through
+/// this process is seen at once; one made elsewhere within this time).
+const TIER_TTL: Duration = Duration::from_secs(5);
+
+/// Workspaces' plan tiers, for the per-message check.
+#[derive(Default)]
+pub(crate) struct PlanTiers {
+    tiers: Mutex<HashMap<WorkspaceId, (PlanTier, Instant)>>,
+}
+
+impl PlanTiers {
+    fn get(&self, ws: WorkspaceId) -> Option<PlanTier> {
+        let tiers = self.tiers.lock();
+        tiers.get(&ws).filter(|(_, at)| at.elapsed() < TIER_TTL).map(|(t, _)| *t)
+    }
+
+    fn put(&self, ws: WorkspaceId, tier: PlanTier) {
+        self.tiers.lock().insert(ws, (tier, Instant::now()));
+    }
+
+    /// Forgets a workspace's tier (its plan changed).
+    pub(crate) fn forget(&self, ws: WorkspaceId) {
+        self.tiers.lock().remove(&ws);
+    }
+}
+
+/// The name a tier has in the API and in plans data.
+pub(crate) fn tier_name(t: PlanTier) -> &'static str {
+    match t {
+        PlanTier::Starter => "starter",
+        PlanTier::Pro => "pro",
+        PlanTier::Enterprise => "enterprise",
+    }
+}
+
+/// What to do about a reached limit: the next plan up, or deleting something.
+fn upgrade_hint(tier: PlanTier) -> String {
+    match tier {
+        PlanTier::Starter => "upgrade to the pro or enterprise plan".into(),
+        PlanTier::Pro => "upgrade to the enterprise plan".into(),
+        PlanTier::Enterprise => "ask the platform operator to raise the limit".into(),
+    }
+}
+
+/// The first day (`YYYY-MM-DD`) of the month after `month` (`YYYY-MM`).
+pub(crate) fn next_month_start(month: &str) -> String {
+    let (y, m) = month.split_once('-').unwrap_or(("1970", "01"));
+    let (y, m): (i32, u32) = (y.parse().unwrap_or(1970), m.parse().unwrap_or(1));
+    if m >= 12 { format!("{:04}-01-01", y + 1) } else { format!("{y:04}-{:02}-01", m + 1) }
+}
+
+fn at_most(limit: Limit) -> u64 {
+    match limit {
+        Limit::AtMost(n) => n,
+        Limit::Unlimited => u64::MAX,
+    }
+}
+
+impl App {
+    /// The workspace's plan tier, read from the store (unknown plan names count as starter).
+    pub(crate) async fn scope_tier(&self, scope: &TenantScope) -> Result<PlanTier, AppError> {
+        let ws = self.inner.store.get_workspace(scope).await?;
+        let tier = serde_json::from_value(Value::String(ws.plan)).unwrap_or(PlanTier::Starter);
+        self.inner.plan_tiers.put(scope.workspace_id(), tier);
+        Ok(tier)
+    }
+
+    /// The workspace's plan tier (unknown plan names count as starter).
+    pub(crate) async fn plan_tier(&self, p: &Principal) -> Result<PlanTier, AppError> {
+        self.scope_tier(&p.scope()).await
+    }
+
+    /// [`App::scope_tier`] from a cache of a few seconds, for the per-message check.
+    async fn cached_tier(&self, scope: &TenantScope) -> Result<PlanTier, AppError> {
+        match self.inner.plan_tiers.get(scope.workspace_id()) {
+            Some(t) => Ok(t),
+            None => self.scope_tier(scope).await,
+        }
+    }
+
+    /// Refuses with `plan_limit_reached` when the workspace cannot have another agent.
+    pub(crate) async fn check_agent_limit(&self, p: &Principal) -> Result<(), AppError> {
+        let tier = self.plan_tier(p).await?;
+        let limit = self.catalog().plan_limits(tier).agents;
+        if limit == Limit::Unlimited {
+            return Ok(());
+        }
+        let count = self.inner.store.count_agents(&p.scope()).await?;
+        if limit.allows_one_more(count.max(0) as u64) {
+            return Ok(());
+        }
+        Err(AppError::PlanLimit {
+            limit: "agents",
+            message: format!(
+                "the {} plan allows {} agent(s) and this workspace has {count}; {} or delete an agent",
+                tier_name(tier),
+                at_most(limit),
+                upgrade_hint(tier)
+            ),
+        })
+    }
+
+    /// Refuses with `plan_limit_reached` when `adding` more documents would take the
+    /// workspace past its plan's document limit.
+    pub(crate) async fn check_document_limit(
+        &self,
+        scope: &TenantScope,
+        adding: usize,
+    ) -> Result<(), AppError> {
+        let tier = self.scope_tier(scope).await?;
+        let limit = self.catalog().plan_limits(tier).knowledge_docs;
+        if limit == Limit::Unlimited {
+            return Ok(());
+        }
+        let count = self.inner.store.count_documents(scope).await?.max(0) as u64;
+        let max = at_most(limit);
+        if count.saturating_add(adding.max(1) as u64) <= max {
+            return Ok(());
+        }
+        Err(AppError::PlanLimit {
+            limit: "knowledge_docs",
+            message: format!(
+                "the {} plan allows {max} document(s) and this workspace has {count}; {} or delete documents",
+                tier_name(tier),
+                upgrade_hint(tier)
+            ),
+        })
+    }
+
+    /// How many more documents the workspace may add (`None`: no limit).
+    pub(crate) async fn documents_left(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Option<u64>, AppError> {
+        let tier = self.scope_tier(scope).await?;
+        match self.catalog().plan_limits(tier).knowledge_docs {
+            Limit::Unlimited => Ok(None),
+            Limit::AtMost(n) => {
+                let count = self.inner.store.count_documents(scope).await?.max(0) as u64;
+                Ok(Some(n.saturating_sub(count)))
+            }
+        }
+    }
+
+    /// The workspace's messages this UTC month, from memory (seeded from the store on first
+    /// use and re-read now and then).
+    pub(crate) async fn messages_this_month(&self, scope: &TenantScope) -> Result<u64, AppError> {
+        let ws = scope.workspace_id();
+        let month = utc_month(now_ms());
+        let usage = &self.engine().usage;
+        if let Some(n) = usage.month_messages(ws, &month) {
+            return Ok(n);
+        }
+        let (from, to) = (format!("{month}-01"), format!("{month}-31"));
+        let totals = self.inner.store.usage_by_metric(scope, &from, &to).await?;
+        let stored = totals.iter().find(|t| t.metric == "messages").map_or(0, |t| t.quantity);
+        Ok(usage.seed_month(ws, &month, stored.max(0) as u64))
+    }
+
+    /// Refuses with `plan_limit_reached` when the workspace has used its plan's messages for
+    /// this month. Called before every run starts, on every surface.
+    pub(crate) async fn check_message_limit(&self, scope: &TenantScope) -> Result<(), AppError> {
+        let tier = self.cached_tier(scope).await?;
+        let limit = self.catalog().plan_limits(tier).messages_per_month;
+        if limit == Limit::Unlimited {
+            return Ok(());
+        }
+        let used = self.messages_this_month(scope).await?;
+        if limit.allows_one_more(used) {
+            return Ok(());
+        }
+        let month = utc_month(now_ms());
+        Err(AppError::PlanLimit {
+            limit: "messages_per_month",
+            message: format!(
+                "the {} plan allows {} messages a month and this workspace has used {used} in {month}; {} or wait until {} (UTC)",
+                tier_name(tier),
+                at_most(limit),
+                upgrade_hint(tier),
+                next_month_start(&month)
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_month_rolls_over_the_year() {
+        assert_eq!(next_month_start("2026-11"), "2026-12-01");
+        assert_eq!(next_month_start("2026-12"), "2027-01-01");
+    }
+}

@@ -1,0 +1,262 @@
+//! Plan limits end to end: the monthly messages limit on every chat surface (REST JSON and
+//! SSE, the OpenAI-compatible API, the widget), the documents limit on uploads and URL
+//! imports. The month's count starts from what `usage_daily` holds, so the tests seed it there
+//! (as earlier traffic would have) rather than sending a thousand messages.
+
+use serde_json::{Value, json};
+use testkit::{AgentSpec, Session, TestApp, spawn_app};
+
+const SHOP: &str = "https://shop.example";
+
+async fn body(resp: reqwest::Response) -> Value {
+    resp.json().await.expect("a JSON body")
+}
+
+async fn expect(resp: reqwest::Response, status: u16) -> Value {
+    let got = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Stores `n` messages of today for the workspace, as flushed traffic would have.
+async fn seed_messages(app: &TestApp, s: &Session, agent: &str, n: i64) {
+    let now = domain::time::now_ms();
+    app.app
+        .store()
+        .add_usage(&[store::UsageIncrement {
+            workspace_id: domain::WorkspaceId::parse(&s.workspace_id).unwrap(),
+            agent_id: Some(domain::AgentId::parse(agent).unwrap()),
+            day: app::utc_day(now),
+            metric: "messages".into(),
+            quantity: n,
+        }])
+        .await
+        .expect("usage seeded");
+}
+
+/// A widget-enabled agent on `shop.example`; returns (id, slug, public id).
+async fn widget_agent(app: &TestApp, s: &Session) -> (String, String, String) {
+    let id = app
+        .create_agent(
+            &s.workspace_id,
+            "Shop helper",
+            "shop-helper",
+            AgentSpec {
+                capabilities: vec!["widget".into()],
+                config: Some(json!({"allowed_domains": ["shop.example"]})),
+                ..AgentSpec::default()
+            },
+        )
+        .await;
+    let a = body(app.get(&format!("/api/v1/agents/{id}"), Some(&s.access_token)).await).await;
+    (id, a["slug"].as_str().unwrap().to_owned(), a["public_id"].as_str().unwrap().to_owned())
+}
+
+async fn rest_chat(app: &TestApp, token: &str, agent: &str, sse: bool) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/api/v1/agents/{agent}/chat")))
+        .bearer_auth(token)
+        .json(&json!({"message": "What are your opening hours?"}));
+    if sse {
+        req = req.header("accept", "text/event-stream");
+    }
+    req.send().await.unwrap()
+}
+
+async fn openai_chat(app: &TestApp, key: &str, model: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hello?"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn widget_chat(app: &TestApp, public_id: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/widget/{public_id}/chat")))
+        .header("origin", SHOP)
+        .header("echoforge-visitor", "v_visitor1_0123456789abcdef")
+        .json(&json!({"message": "Do you ship abroad?"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn assert_messages_limit(p: &Value) {
+    assert_eq!(p["code"], "plan_limit_reached", "{p}");
+    assert_eq!(p["limit"], "messages_per_month", "{p}");
+    assert_eq!(p["status"], 402, "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("starter") && detail.contains("1000") && detail.contains("upgrade"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_starter_workspace_at_its_monthly_messages_is_refused_on_every_chat_surface() {
+    let app = spawn_app().await;
+    let s = app.signed_up("owner@example.com").await;
+    let t = s.access_token.as_str();
+    let (agent, slug, public_id) = widget_agent(&app, &s).await;
+    let key = app.create_key(&s.workspace_id, None, &["chat"]).await;
+    // 996 of the starter plan's 1,000 messages are used: four more pass, one per surface.
+    seed_messages(&app, &s, &agent, 996).await;
+
+    expect(rest_chat(&app, t, &agent, false).await, 200).await;
+    let sse = rest_chat(&app, t, &slug, true).await;
+    assert_eq!(sse.status(), 200);
+    let events = sse.text().await.unwrap();
+    assert!(events.contains("run.completed"), "{events}");
+    let done = expect(openai_chat(&app, &key, &slug).await, 200).await;
+    assert_eq!(done["object"], "chat.completion", "{done}");
+    expect(widget_chat(&app, &public_id).await, 200).await;
+
+    // At 1,000: every surface refuses before a run starts.
+    let p = expect(rest_chat(&app, t, &agent, false).await, 402).await;
+    assert_messages_limit(&p);
+    let refused = rest_chat(&app, t, &agent, true).await;
+    assert_eq!(refused.status(), 402, "SSE is refused before the stream starts");
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert_messages_limit(&body(refused).await);
+    let oa = expect(openai_chat(&app, &key, &slug).await, 402).await;
+    assert_eq!(oa["error"]["code"], "plan_limit_reached", "{oa}");
+    assert_eq!(oa["error"]["limit"], "messages_per_month", "{oa}");
+    assert!(oa["error"]["message"].as_str().unwrap().contains("starter"), "{oa}");
+    let w = widget_chat(&app, &public_id).await;
+    assert_eq!(w.status(), 402);
+    assert_eq!(w.headers()["access-control-allow-origin"], SHOP, "the page can read the refusal");
+    assert_messages_limit(&body(w).await);
+
+    // Refused messages were not answered, stored or counted.
+    let runs = body(app.get("/api/v1/runs", Some(t)).await).await;
+    assert_eq!(runs["data"].as_array().unwrap().len(), 4, "{runs}");
+    app.app.flush().await;
+    let totals = app
+        .app
+        .store()
+        .usage_by_metric(
+            &{
+                #[allow(clippy::disallowed_methods)] // the test's own workspace
+                store::TenantScope::assume(domain::WorkspaceId::parse(&s.workspace_id).unwrap())
+            },
+            &format!("{}-01", &app::utc_day(domain::time::now_ms())[..7]),
+            &format!("{}-31", &app::utc_day(domain::time::now_ms())[..7]),
+        )
+        .await
+        .unwrap();
+    let messages = totals.iter().find(|t| t.metric == "messages").unwrap().quantity;
+    assert_eq!(messages, 1000);
+
+    // An operator moves the workspace to pro (10,000 a month): chat works again at once.
+    app.app.create_operator("op@example.com", "Correct1horse", "Operator").await.unwrap();
+    let op = app.login("op@example.com", "Correct1horse").await;
+    expect(
+        app.patch(
+            &format!("/api/v1/admin/workspaces/{}", s.workspace_id),
+            Some(&op.access_token),
+            json!({"plan": "pro"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    expect(rest_chat(&app, t, &agent, false).await, 200).await;
+}
+
+#[tokio::test]
+async fn a_workspace_under_its_monthly_messages_chats_and_another_workspace_is_not_counted() {
+    let app = spawn_app().await;
+    let a = app.signed_up("a@example.com").await;
+    let b = app.signed_up("b@example.com").await;
+    let (agent_a, _, _) = widget_agent(&app, &a).await;
+    let (agent_b, _, _) = widget_agent(&app, &b).await;
+    // B is at its limit; A, one message short of it, still chats once.
+    seed_messages(&app, &b, &agent_b, 1000).await;
+    seed_messages(&app, &a, &agent_a, 999).await;
+    expect(rest_chat(&app, &a.access_token, &agent_a, false).await, 200).await;
+    assert_messages_limit(
+        &expect(rest_chat(&app, &b.access_token, &agent_b, false).await, 402).await,
+    );
+    assert_messages_limit(
+        &expect(rest_chat(&app, &a.access_token, &agent_a, false).await, 402).await,
+    );
+}
+
+async fn upload(app: &TestApp, s: &Session, kb: &str, names: &[&str]) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for name in names {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                format!("# {name}\n\nSome text about {name}.").into_bytes(),
+            )
+            .file_name(format!("{name}.md"))
+            .mime_str("text/markdown")
+            .unwrap(),
+        );
+    }
+    app.client
+        .post(app.url(&format!("/api/v1/knowledge-bases/{kb}/documents")))
+        .bearer_auth(&s.access_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn assert_documents_limit(p: &Value) {
+    assert_eq!(
+        (p["code"].as_str(), p["limit"].as_str()),
+        (Some("plan_limit_reached"), Some("knowledge_docs")),
+        "{p}"
+    );
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("starter") && detail.contains("10"), "{detail}");
+}
+
+#[tokio::test]
+async fn the_starter_plan_refuses_the_eleventh_document() {
+    let app = spawn_app().await;
+    let s = app.signed_up("docs@example.com").await;
+    let t = s.access_token.as_str();
+    let kb =
+        body(app.post("/api/v1/knowledge-bases", Some(t), json!({"name": "Docs"})).await).await;
+    let kb = kb["id"].as_str().unwrap().to_owned();
+    let other =
+        body(app.post("/api/v1/knowledge-bases", Some(t), json!({"name": "More"})).await).await;
+    let other = other["id"].as_str().unwrap().to_owned();
+
+    // Nine in one base, then a request of two that would make eleven is refused whole.
+    let names: Vec<String> = (1..=9).map(|i| format!("doc{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    expect(upload(&app, &s, &kb, &names).await, 202).await;
+    assert_documents_limit(&expect(upload(&app, &s, &other, &["ten", "eleven"]).await, 402).await);
+    // The tenth, in another base, fits; the eleventh does not, by upload or URL import.
+    expect(upload(&app, &s, &other, &["ten"]).await, 202).await;
+    assert_documents_limit(&expect(upload(&app, &s, &kb, &["eleven"]).await, 402).await);
+    let import = app
+        .post(
+            &format!("/api/v1/knowledge-bases/{kb}/documents"),
+            Some(t),
+            json!({"urls": ["https://example.com/"]}),
+        )
+        .await;
+    assert_documents_limit(&expect(import, 402).await);
+    let listed =
+        body(app.get(&format!("/api/v1/knowledge-bases/{kb}/documents"), Some(t)).await).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 9, "nothing stored past the limit");
+
+    // Deleting one makes room again.
+    let first = listed["data"][0]["id"].as_str().unwrap();
+    expect(
+        app.delete(&format!("/api/v1/knowledge-bases/{kb}/documents/{first}"), Some(t)).await,
+        204,
+    )
+    .await;
+    expect(upload(&app, &s, &kb, &["eleven"]).await, 202).await;
+}
