@@ -66,6 +66,15 @@ PY
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["slug"])')
   KEY=$(curl -sf -XPOST "$BASE/api/v1/api-keys" -H "authorization: Bearer $access" -H 'content-type: application/json' \
     -d '{"name":"bench","permissions":["chat"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+  # A starter workspace stops at 1,000 messages a month (402): the load runs on enterprise.
+  local ws op
+  ws=$(curl -sf "$BASE/api/v1/workspace" -H "authorization: Bearer $access" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  ECHOFORGE_OPERATOR_PASSWORD=Bench1operator "$BIN" admin create-operator --data-dir "$data" \
+    --email operator@example.com >/dev/null 2>&1
+  op=$(curl -sf -XPOST "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"operator@example.com","password":"Bench1operator"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -sf -XPATCH "$BASE/api/v1/admin/workspaces/$ws" -H "authorization: Bearer $op" \
+    -H 'content-type: application/json' -d '{"plan":"enterprise"}' >/dev/null
 }
 
 start_server "$STUB/v1" "$DATA/a"
