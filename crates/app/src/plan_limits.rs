@@ -121,6 +121,22 @@ impl App {
         })
     }
 
+    /// The workspace's tier and, when its plan limits documents, that limit and how many
+    /// documents the workspace has.
+    async fn documents_against_plan(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<(PlanTier, Option<(u64, u64)>), AppError> {
+        let tier = self.scope_tier(scope).await?;
+        let room = match self.catalog().plan_limits(tier).knowledge_docs {
+            Limit::Unlimited => None,
+            Limit::AtMost(max) => {
+                Some((max, self.inner.store.count_documents(scope).await?.max(0) as u64))
+            }
+        };
+        Ok((tier, room))
+    }
+
     /// Refuses with `plan_limit_reached` when `adding` more documents would take the
     /// workspace past its plan's document limit.
     pub(crate) async fn check_document_limit(
@@ -128,13 +144,8 @@ impl App {
         scope: &TenantScope,
         adding: usize,
     ) -> Result<(), AppError> {
-        let tier = self.scope_tier(scope).await?;
-        let limit = self.catalog().plan_limits(tier).knowledge_docs;
-        if limit == Limit::Unlimited {
-            return Ok(());
-        }
-        let count = self.inner.store.count_documents(scope).await?.max(0) as u64;
-        let max = at_most(limit);
+        let (tier, room) = self.documents_against_plan(scope).await?;
+        let Some((max, count)) = room else { return Ok(()) };
         if count.saturating_add(adding.max(1) as u64) <= max {
             return Ok(());
         }
@@ -153,14 +164,8 @@ impl App {
         &self,
         scope: &TenantScope,
     ) -> Result<Option<u64>, AppError> {
-        let tier = self.scope_tier(scope).await?;
-        match self.catalog().plan_limits(tier).knowledge_docs {
-            Limit::Unlimited => Ok(None),
-            Limit::AtMost(n) => {
-                let count = self.inner.store.count_documents(scope).await?.max(0) as u64;
-                Ok(Some(n.saturating_sub(count)))
-            }
-        }
+        let (_, room) = self.documents_against_plan(scope).await?;
+        Ok(room.map(|(max, count)| max.saturating_sub(count)))
     }
 
     /// The workspace's messages this UTC month, from memory (seeded from the store on first

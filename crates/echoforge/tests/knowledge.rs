@@ -9,31 +9,6 @@ async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.expect("a JSON body")
 }
 
-async fn upload(
-    app: &TestApp,
-    s: &Session,
-    kb: &str,
-    files: &[(&str, &str, Vec<u8>)],
-) -> reqwest::Response {
-    let mut form = reqwest::multipart::Form::new();
-    for (name, mime, bytes) in files {
-        form = form.part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes.clone())
-                .file_name(name.to_string())
-                .mime_str(mime)
-                .unwrap(),
-        );
-    }
-    app.client
-        .post(app.url(&format!("/api/v1/knowledge-bases/{kb}/documents")))
-        .bearer_auth(&s.access_token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn wait_for_status(app: &TestApp, s: &Session, kb: &str, doc: &str, want: &[&str]) -> Value {
     for _ in 0..200 {
         let d = body(
@@ -86,17 +61,17 @@ async fn uploaded_documents_are_ingested_and_searchable_with_citation_metadata()
     assert_eq!((kb["chunk_size"].as_i64(), kb["chunk_overlap"].as_i64()), (Some(512), Some(50)));
     let kb_id = kb["id"].as_str().unwrap().to_owned();
 
-    let resp = upload(
-        &app,
-        &s,
-        &kb_id,
-        &[
-            ("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec()),
-            ("photo.bin", "application/octet-stream", vec![0, 159, 146, 150, 1, 2, 3]),
-            ("empty.txt", "text/plain", Vec::new()),
-        ],
-    )
-    .await;
+    let resp = app
+        .upload_documents(
+            &s.access_token,
+            &kb_id,
+            &[
+                ("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec()),
+                ("photo.bin", "application/octet-stream", vec![0, 159, 146, 150, 1, 2, 3]),
+                ("empty.txt", "text/plain", Vec::new()),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 202);
     let accepted = body(resp).await;
     let docs = accepted["data"].as_array().unwrap();
@@ -133,8 +108,12 @@ async fn uploaded_documents_are_ingested_and_searchable_with_citation_metadata()
 
     // The same content again is recognised as a duplicate and not indexed twice.
     let again = body(
-        upload(&app, &s, &kb_id, &[("copy.md", "text/markdown", HANDBOOK.as_bytes().to_vec())])
-            .await,
+        app.upload_documents(
+            &s.access_token,
+            &kb_id,
+            &[("copy.md", "text/markdown", HANDBOOK.as_bytes().to_vec())],
+        )
+        .await,
     )
     .await;
     let copy_id = again["data"][0]["id"].as_str().unwrap().to_owned();
@@ -188,19 +167,21 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
 
     // Over the limit: 413 while streaming, alone or after a good file in the same request,
     // and nothing is left behind (no document, no staged or stored file).
-    let resp = upload(&app, &a, kb_id, &[("big.txt", "text/plain", vec![b'a'; 4096])]).await;
+    let resp = app
+        .upload_documents(&a.access_token, kb_id, &[("big.txt", "text/plain", vec![b'a'; 4096])])
+        .await;
     assert_eq!(resp.status(), 413);
     assert_eq!(body(resp).await["code"], "file_too_large");
-    let resp = upload(
-        &app,
-        &a,
-        kb_id,
-        &[
-            ("small.txt", "text/plain", b"fits".to_vec()),
-            ("big.txt", "text/plain", vec![b'a'; 1025]),
-        ],
-    )
-    .await;
+    let resp = app
+        .upload_documents(
+            &a.access_token,
+            kb_id,
+            &[
+                ("small.txt", "text/plain", b"fits".to_vec()),
+                ("big.txt", "text/plain", vec![b'a'; 1025]),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 413);
     let listed = body(
         app.get(&format!("/api/v1/knowledge-bases/{kb_id}/documents"), Some(&a.access_token)).await,
@@ -213,7 +194,9 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
     assert_eq!(files_in(&app.data_dir.join("files")), Vec::<String>::new());
     // Exactly at the limit is accepted; the stored file is the bytes sent, hashed as sent.
     let exact = vec![b'b'; 1024];
-    let resp = upload(&app, &a, kb_id, &[("exact.txt", "text/plain", exact.clone())]).await;
+    let resp = app
+        .upload_documents(&a.access_token, kb_id, &[("exact.txt", "text/plain", exact.clone())])
+        .await;
     assert_eq!(resp.status(), 202);
     let doc = body(resp).await["data"][0].clone();
     assert_eq!(doc["size_bytes"], 1024);
@@ -221,7 +204,9 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(std::fs::read(&stored[0]).unwrap(), exact);
     // Another workspace's upload is refused before any byte is received or stored.
-    let resp = upload(&app, &b, kb_id, &[("intruder.txt", "text/plain", b"x".to_vec())]).await;
+    let resp = app
+        .upload_documents(&b.access_token, kb_id, &[("intruder.txt", "text/plain", b"x".to_vec())])
+        .await;
     assert_eq!(resp.status(), 404);
     assert_eq!(files_in(&app.data_dir.join("files")), stored);
     {
@@ -256,7 +241,9 @@ async fn knowledge_input_is_validated_and_other_workspaces_see_nothing() {
         404
     );
     assert_eq!(
-        upload(&app, &b, kb_id, &[("a.txt", "text/plain", b"hello".to_vec())]).await.status(),
+        app.upload_documents(&b.access_token, kb_id, &[("a.txt", "text/plain", b"hello".to_vec())])
+            .await
+            .status(),
         404
     );
     assert!(
@@ -288,8 +275,12 @@ async fn an_agent_without_a_model_answers_from_its_documents_with_citations() {
     .await;
     let kb_id = kb["id"].as_str().unwrap().to_owned();
     let up = body(
-        upload(&app, &s, &kb_id, &[("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec())])
-            .await,
+        app.upload_documents(
+            &s.access_token,
+            &kb_id,
+            &[("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec())],
+        )
+        .await,
     )
     .await;
     let doc_id = up["data"][0]["id"].as_str().unwrap().to_owned();
@@ -349,8 +340,12 @@ async fn external_runtimes_search_with_the_service_secret_only() {
     .await;
     let kb_id = kb["id"].as_str().unwrap().to_owned();
     let up = body(
-        upload(&app, &s, &kb_id, &[("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec())])
-            .await,
+        app.upload_documents(
+            &s.access_token,
+            &kb_id,
+            &[("handbook.md", "text/markdown", HANDBOOK.as_bytes().to_vec())],
+        )
+        .await,
     )
     .await;
     wait_for_status(&app, &s, &kb_id, up["data"][0]["id"].as_str().unwrap(), &["indexed"]).await;

@@ -187,26 +187,19 @@ async fn a_workspace_under_its_monthly_messages_chats_and_another_workspace_is_n
     );
 }
 
+/// Uploads one small Markdown document per name.
 async fn upload(app: &TestApp, s: &Session, kb: &str, names: &[&str]) -> reqwest::Response {
-    let mut form = reqwest::multipart::Form::new();
-    for name in names {
-        form = form.part(
-            "file",
-            reqwest::multipart::Part::bytes(
-                format!("# {name}\n\nSome text about {name}.").into_bytes(),
+    let files: Vec<(String, &str, Vec<u8>)> = names
+        .iter()
+        .map(|n| {
+            (
+                format!("{n}.md"),
+                "text/markdown",
+                format!("# {n}\n\nSome text about {n}.").into_bytes(),
             )
-            .file_name(format!("{name}.md"))
-            .mime_str("text/markdown")
-            .unwrap(),
-        );
-    }
-    app.client
-        .post(app.url(&format!("/api/v1/knowledge-bases/{kb}/documents")))
-        .bearer_auth(&s.access_token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+        })
+        .collect();
+    app.upload_documents(&s.access_token, kb, &files).await
 }
 
 fn assert_documents_limit(p: &Value) {

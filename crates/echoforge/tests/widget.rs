@@ -324,24 +324,18 @@ async fn streamed_answers_cite_the_agents_documents_without_showing_tool_activit
         .as_str()
         .unwrap()
         .to_owned();
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(
-            b"# Returns policy\n\nUnused items can be returned within thirty days for a full refund.\n"
-                .to_vec(),
-        )
-        .file_name("returns.md")
-        .mime_str("text/markdown")
-        .unwrap(),
-    );
     let up = app
-        .client
-        .post(app.url(&format!("/api/v1/knowledge-bases/{kb}/documents")))
-        .bearer_auth(&s.access_token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .upload_documents(
+            &s.access_token,
+            &kb,
+            &[(
+                "returns.md",
+                "text/markdown",
+                b"# Returns policy\n\nUnused items can be returned within thirty days for a full refund.\n"
+                    .to_vec(),
+            )],
+        )
+        .await;
     let doc = body(up).await["data"][0]["id"].as_str().unwrap().to_owned();
     let mut indexed = false;
     for _ in 0..200 {

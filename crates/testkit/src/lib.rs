@@ -156,6 +156,32 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// Uploads `files` (name, MIME type, bytes) to knowledge base `kb` in one multipart request.
+    pub async fn upload_documents<N: AsRef<str>>(
+        &self,
+        token: &str,
+        kb: &str,
+        files: &[(N, &str, Vec<u8>)],
+    ) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, mime, bytes) in files {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone())
+                    .file_name(name.as_ref().to_owned())
+                    .mime_str(mime)
+                    .expect("a valid MIME type"),
+            );
+        }
+        self.client
+            .post(self.url(&format!("/api/v1/knowledge-bases/{kb}/documents")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut req = self.client.delete(self.url(path));
         if let Some(t) = token {

@@ -94,9 +94,9 @@ fn check_shared_strings(xml: &[u8], limits: &Limits) -> Result<(), ExtractError>
     let mut at = 0;
     while let Some(found) = find(&xml[at..], KEY) {
         at += found + KEY.len();
-        let rest = &xml[at..];
-        let rest = rest.trim_ascii_start().strip_prefix(b"=").unwrap_or(rest).trim_ascii_start();
-        let Some((&quote, value)) = rest.split_first() else { break };
+        // Not followed by `=`: text or another name containing the word, not the attribute.
+        let Some(rest) = xml[at..].trim_ascii_start().strip_prefix(b"=") else { continue };
+        let Some((&quote, value)) = rest.trim_ascii_start().split_first() else { break };
         if quote != b'"' && quote != b'\'' {
             continue;
         }

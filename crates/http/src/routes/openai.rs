@@ -31,8 +31,15 @@ pub fn router() -> Router<AppState> {
 
 /// An OpenAI-style error response.
 fn oa_error(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Response {
-    let body =
-        json!({"error": {"message": message.into(), "type": kind, "param": null, "code": code}});
+    oa_response(status, oa_body(kind, code, message))
+}
+
+/// OpenAI's error object.
+fn oa_body(kind: &str, code: &str, message: impl Into<String>) -> Value {
+    json!({"error": {"message": message.into(), "type": kind, "param": null, "code": code}})
+}
+
+fn oa_response(status: StatusCode, body: Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
@@ -59,14 +66,9 @@ fn from_app(e: AppError, model: Option<&str>) -> Response {
         // 402 like the REST API, not OpenAI's 429 `insufficient_quota`: clients retry 429s,
         // and a monthly limit does not go away in seconds.
         AppError::PlanLimit { limit, message } => {
-            let body = json!({"error": {"message": message, "type": "insufficient_quota",
-                "param": null, "code": "plan_limit_reached", "limit": limit}});
-            (
-                StatusCode::PAYMENT_REQUIRED,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
+            let mut body = oa_body("insufficient_quota", "plan_limit_reached", message);
+            body["error"]["limit"] = limit.into();
+            oa_response(StatusCode::PAYMENT_REQUIRED, body)
         }
         AppError::Validation(errors) => {
             let msg =
