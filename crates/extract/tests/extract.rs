@@ -201,6 +201,19 @@ fn zip_bomb() -> Vec<u8> {
 }
 
 #[test]
+fn a_pdf_page_that_is_its_own_parent_is_refused_not_looped_on() {
+    // Found by fuzzing (fuzz/corpus/extract_pdf/seed-parent-cycle.pdf, a mutated fixture): page 1
+    // is its own `/Parent` and lacks a usable resource, so pdf-extract's inherited-attribute
+    // lookup never ends (an endless loop in release builds, a stack overflow abort in debug).
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus/extract_pdf/seed-parent-cycle.pdf");
+    let looped = std::fs::read(path).unwrap();
+    let limits = Limits { timeout: Duration::from_secs(20), ..Limits::default() };
+    let err = extract(&looped, Format::Pdf, &limits).unwrap_err();
+    assert_eq!(err.code(), "corrupt_file", "{err}");
+}
+
+#[test]
 fn a_zip_bomb_is_refused_before_it_is_inflated() {
     let bomb = zip_bomb();
     assert!(bomb.len() < 1024 * 1024, "the bomb is small on disk ({} bytes)", bomb.len());

@@ -28,6 +28,7 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
             limit: limits.max_pages.to_string(),
         });
     }
+    check_parent_chains(&pdf, pages.values().copied(), limits)?;
     let mut doc = DocBuilder::new();
     doc.title = info_title(&pdf);
     doc.page_count = Some(pages.len() as u32);
@@ -53,6 +54,39 @@ pub(crate) fn convert(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
         return Err(ExtractError::corrupt("PDF", "no page could be read"));
     }
     Ok(doc.finish(Format::Pdf))
+}
+
+/// pdf-extract looks a page's inherited attributes up its `/Parent` chain with no guard, so a
+/// page that is (through its parents) its own parent spins forever. Every chain is walked here
+/// first, the way pdf-extract walks it, and a loop or an absurd depth is refused.
+fn check_parent_chains(
+    pdf: &pdf_extract::Document,
+    pages: impl Iterator<Item = pdf_extract::ObjectId>,
+    limits: &Limits,
+) -> Result<(), ExtractError> {
+    let mut chain = Vec::new();
+    for page in pages {
+        chain.clear();
+        let mut node = page;
+        loop {
+            if chain.contains(&node) {
+                return Err(ExtractError::corrupt("PDF", "the page tree loops back on itself"));
+            }
+            if chain.len() >= limits.max_depth {
+                return Err(ExtractError::TooDeep(limits.max_depth));
+            }
+            chain.push(node);
+            let parent = pdf
+                .get_dictionary(node)
+                .and_then(|d| d.get(b"Parent"))
+                .and_then(pdf_extract::Object::as_reference);
+            match parent {
+                Ok(parent) => node = parent,
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits page text at blank lines and joins the wrapped lines of each paragraph.
