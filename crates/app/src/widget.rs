@@ -115,11 +115,14 @@ pub struct WidgetColors {
 /// One message of a visitor's conversation.
 #[derive(Debug, Clone, Serialize)]
 pub struct WidgetMessage {
-    /// `user` or `assistant`.
+    /// `user`, `assistant`, or `human_agent` (a person of the business, live handoff).
     pub role: &'static str,
     pub content: String,
     pub citations: Vec<WidgetCitation>,
     pub created_at: i64,
+    /// The person's name, for `human_agent` messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 /// A source an answer cites.
@@ -261,6 +264,7 @@ impl App {
                 let role = match m.role {
                     MessageRole::User => "user",
                     MessageRole::Assistant => "assistant",
+                    MessageRole::HumanAgent => "human_agent",
                     MessageRole::System | MessageRole::Tool => return None,
                 };
                 let calls_tools = m.tool_calls.0.as_array().is_some_and(|a| !a.is_empty());
@@ -272,6 +276,7 @@ impl App {
                     content: m.content.clone(),
                     citations: citations(&m.citations.0),
                     created_at: m.created_at,
+                    author: m.author.clone(),
                 })
             })
             .collect();

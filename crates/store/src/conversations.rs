@@ -6,7 +6,7 @@ use domain::{AgentId, ConversationId, MessageId, RunId, WorkspaceId};
 use serde::Serialize;
 
 use crate::db::on_db;
-use crate::kinds::{Channel, MessageRole, json};
+use crate::kinds::{Channel, HandoffState, MessageRole, json};
 use crate::{JsonText, Page, Result, Store, StoreError, TenantScope, clamp_limit};
 
 /// A conversation as stored.
@@ -26,6 +26,9 @@ pub struct Conversation {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub last_message_at: Option<Millis>,
+    /// Who answers it: the bot, or a person (live handoff).
+    #[sqlx(try_from = "String")]
+    pub handoff_state: HandoffState,
 }
 
 /// A conversation to start.
@@ -66,6 +69,9 @@ pub struct Message {
     pub run_id: Option<String>,
     pub tokens: Option<i64>,
     pub created_at: Millis,
+    /// The person who wrote a `human_agent` message (the operator's name).
+    #[sqlx(default)]
+    pub author: Option<String>,
 }
 
 /// A message to append. Messages are ordered by id, so give a batch ids in order.
@@ -104,12 +110,12 @@ fn json_array(v: &serde_json::Value) -> String {
 
 macro_rules! conversation_columns {
     () => {
-        "id, workspace_id, agent_id, end_user_id, channel, title, created_at, updated_at, last_message_at"
+        "id, workspace_id, agent_id, end_user_id, channel, title, created_at, updated_at, last_message_at, handoff_state"
     };
 }
 macro_rules! message_columns {
     () => {
-        "m.id, m.conversation_id, m.workspace_id, m.role, m.content, m.attachments, m.citations, m.tool_calls, m.run_id, m.tokens, m.created_at"
+        "m.id, m.conversation_id, m.workspace_id, m.role, m.content, m.attachments, m.citations, m.tool_calls, m.run_id, m.tokens, m.created_at, m.author"
     };
 }
 

@@ -54,15 +54,22 @@ text_enum!(/// How often URL sources of a knowledge base are re-synced.
 text_enum!(/// The surface a conversation came through.
     Channel { Web => "web", Api => "api", Widget => "widget", OpenAi => "openai", Mcp => "mcp" });
 text_enum!(/// Who wrote a message.
-    MessageRole { User => "user", Assistant => "assistant", System => "system", Tool => "tool" });
+    MessageRole { User => "user", Assistant => "assistant", System => "system", Tool => "tool", HumanAgent => "human_agent" });
 text_enum!(/// Where an agent run is.
     RunStatus { Running => "running", Completed => "completed", Failed => "failed", Cancelled => "cancelled", AwaitingAction => "awaiting_action", Interrupted => "interrupted" });
 text_enum!(/// What one step of a run did.
     StepKind { ModelCall => "model_call", ToolCall => "tool_call", Routing => "routing", Error => "error" });
 text_enum!(/// The user's decision on a side-effecting tool call.
     ActionStatus { Pending => "pending", Approved => "approved", Rejected => "rejected", Expired => "expired" });
-text_enum!(/// Where a request for a human is.
-    HandoffStatus { Requested => "requested", Delivered => "delivered", Closed => "closed" });
+text_enum!(/// Where a request for a human is: `waiting` for an operator, taken by one (`human`), then
+    /// `returned` to the bot or `closed`. (`requested`/`delivered`: handoffs without a live
+    /// conversation, and rows from before live handoff.)
+    HandoffStatus { Requested => "requested", Delivered => "delivered", Closed => "closed", Waiting => "waiting", Human => "human", Returned => "returned" });
+text_enum!(/// Who answers a conversation: the `bot`, nobody yet (`waiting` for an operator), a person
+    /// (`human`), or nobody any more (`closed` by an operator; the bot answers a later message).
+    HandoffState { Bot => "bot", Waiting => "waiting", Human => "human", Closed => "closed" });
+text_enum!(/// Who did something to a handoff.
+    ActorKind { Agent => "agent", User => "user", Key => "key", Customer => "customer" });
 
 impl RunStatus {
     /// Whether the run is over (no more steps, no status change). `interrupted`: the process

@@ -39,10 +39,10 @@ pub use workspaces::{Invite, Member, MembershipSummary, NewWorkspace, Workspace,
 // Agents, knowledge, conversations, runs and usage.
 pub use agents::{Agent, AgentFields, AgentRevision, AgentUpdate, NewAgent};
 pub use conversations::{Conversation, ConversationFilter, Message, NewConversation, NewMessage};
-pub use handoffs::{Handoff, NewHandoff};
+pub use handoffs::{Handoff, HandoffActor, HandoffEvent, HandoffMove, NewHandoff};
 pub use kinds::{
-    ActionStatus, Channel, DocumentStatus, HandoffStatus, MessageRole, OnboardingStatus, RunStatus,
-    StepKind, SyncFrequency,
+    ActionStatus, ActorKind, Channel, DocumentStatus, HandoffState, HandoffStatus, MessageRole,
+    OnboardingStatus, RunStatus, StepKind, SyncFrequency,
 };
 pub use knowledge::{
     Document, DocumentIndexed, KnowledgeBase, KnowledgeBasePatch, KnowledgeBaseStats, NewDocument,

@@ -9,12 +9,15 @@ mod batched;
 mod conversations;
 #[path = "conformance_agents/knowledge.rs"]
 mod knowledge;
+#[path = "conformance_agents/live_handoff.rs"]
+mod live_handoff;
 
 use batched::*;
 use conversations::*;
 use domain::time::now_ms;
 use domain::*;
 use knowledge::*;
+use live_handoff::*;
 use serde_json::json;
 use store::testing::TestDb;
 use store::*;
@@ -66,6 +69,8 @@ conformance!(
     runs_record_steps_finish_and_expire,
     pending_actions_are_decided_once,
     handoffs_are_requested_and_updated,
+    live_handoffs_move_through_their_states_with_who_and_when,
+    concurrent_claims_of_a_handoff_have_exactly_one_winner,
     usage_increments_sum_across_batches,
     batched_runs_are_written_together_and_a_bad_one_alone_fails,
     runs_recorded_at_their_start_are_finished_in_place_or_interrupted,

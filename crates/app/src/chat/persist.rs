@@ -28,6 +28,9 @@ pub fn to_llm_history(stored: &[Message]) -> Vec<LlmMessage> {
                 let id = m.tool_calls.0.get(0)?.get("tool_call_id")?.as_str()?.to_owned();
                 Some(LlmMessage::tool_result(id, m.content.clone()))
             }
+            // A person of the business answered (live handoff): the bot, answering again
+            // later, speaks for the same side.
+            MessageRole::HumanAgent => Some(LlmMessage::assistant(m.content.clone())),
             MessageRole::System => None,
         })
         .collect()
