@@ -12,6 +12,7 @@ mod catalog_api;
 pub mod chat;
 mod conversations;
 mod error;
+pub mod handoff;
 pub mod knowledge;
 pub mod mail;
 mod onboarding;
@@ -37,6 +38,7 @@ pub use chat::{ChatInput, ChatResult, ChatRun, ChatSettings, NoKnowledge, NoWebF
 pub use chat::{attachments, to_llm_history};
 pub use conversations::ConversationDetail;
 pub use error::{AppError, FieldError};
+pub use handoff::{HandoffBus, HandoffDetail, HandoffFilter, HandoffItem, LiveEvent, LiveKind};
 pub use knowledge::console::ConsoleCrawl;
 pub use knowledge::sync::SyncIntervals;
 pub use onboarding::suggest::{Suggestion, keyword_rank};

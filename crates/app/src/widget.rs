@@ -283,6 +283,27 @@ impl App {
         Ok(WidgetConversation { id, messages })
     }
 
+    /// The visitor's live stream of their conversation (live handoff): its state now, then
+    /// operators' replies and state changes.
+    pub async fn widget_watch(
+        &self,
+        access: &WidgetAccess,
+        visitor: &str,
+        id: ConversationId,
+    ) -> Result<(crate::LiveEvent, tokio::sync::broadcast::Receiver<crate::LiveEvent>), AppError>
+    {
+        let visitor = visitor_id(visitor)?;
+        self.widget_hit(access, Some(visitor))?;
+        let scope = widget_scope(&access.agent);
+        self.visitor_conversation(&scope, &access.agent, visitor, id).await?;
+        let c = self
+            .store()
+            .get_conversation(&scope, id)
+            .await
+            .map_err(AppError::from_store("conversation"))?;
+        Ok(self.conversation_watch(&scope, &c).await)
+    }
+
     /// Refuses (as not found) conversations that are not this visitor's widget conversation
     /// with this agent.
     async fn visitor_conversation(

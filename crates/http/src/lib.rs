@@ -71,6 +71,7 @@ pub struct AppState {
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "chat", description = "Chatting with agents (JSON or Server-Sent Events)"),
         (name = "conversations", description = "Conversations, messages and pending actions"),
+        (name = "handoffs", description = "Live human handoff: the operators' inbox, claim, reply, notes, return, close"),
         (name = "runs", description = "Run traces with their steps"),
         (name = "widget", description = "The embeddable chat widget's public endpoints"),
         (name = "admin", description = "Platform-operator tasks on any workspace"),
@@ -118,6 +119,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::ops::router())
         .merge(routes::chat::router())
         .merge(routes::conversations::router())
+        .merge(routes::handoffs::router())
         .merge(routes::runs::router())
         .merge(routes::widget::router())
         .merge(routes::admin::router())

@@ -73,6 +73,8 @@ pub(crate) struct ChatEngine {
     /// Runtimes on workspaces' own model providers (BYOK).
     pub(crate) providers: crate::chat::model_provider::ProviderCache,
     ports: Ports,
+    /// Live handoff events (operator replies, customers' messages, state changes).
+    pub(crate) live: Arc<dyn crate::handoff::HandoffBus>,
     pub(crate) settings: ChatSettings,
     pub(crate) last_retention: Mutex<Option<Instant>>,
 }
@@ -85,10 +87,12 @@ impl ChatEngine {
         model: Option<Arc<dyn ChatModel>>,
         settings: ChatSettings,
     ) -> Self {
+        let live: Arc<dyn crate::handoff::HandoffBus> =
+            Arc::new(crate::handoff::BroadcastBus::default());
         let ports = Ports {
             knowledge: Arc::new(IndexKnowledge { slot: knowledge.clone() }),
             web: Arc::new(crate::chat::web_fetch::GuardedWebFetch::new(knowledge.clone())),
-            handoffs: Arc::new(StoreHandoffs { store: store.clone() }),
+            handoffs: Arc::new(StoreHandoffs { store: store.clone(), live: live.clone() }),
         };
         let runtime = Runtime::new(model.clone(), ports.clone(), settings.runtime.clone());
         Self {
@@ -100,6 +104,7 @@ impl ChatEngine {
             providers: crate::chat::model_provider::ProviderCache::default(),
             agents: crate::chat::agent_cache::AgentCache::default(),
             ports,
+            live,
             settings,
             last_retention: Mutex::new(None),
         }
@@ -323,6 +328,7 @@ impl App {
         // is written with the run (one batched write per completion); the other surfaces hand
         // its id out while the run streams, so it exists from the start.
         let mut new_conversation = None;
+        let mut handoff_state = store::HandoffState::Bot;
         let conversation_id = match input.conversation_id {
             Some(id) => {
                 let c = self
@@ -341,6 +347,7 @@ impl App {
                         .set_conversation_title(&scope, id, &title_from(&message), now)
                         .await?;
                 }
+                handoff_state = c.handoff_state;
                 c.id
             }
             None => {
@@ -369,6 +376,22 @@ impl App {
                 ));
             }
             self.store_attachments(&scope, conversation_id, &input.attachments).await?;
+        }
+        // Live handoff: while people answer the conversation the bot stays silent (the state
+        // is on the row read above; nothing more is read for conversations the bot answers).
+        if new_conversation.is_none()
+            && let Some(run) = self
+                .answer_by_people(
+                    &scope,
+                    &agent,
+                    conversation_id,
+                    handoff_state,
+                    &message,
+                    input.end_user_id.as_deref(),
+                )
+                .await?
+        {
+            return Ok(run);
         }
         let history = match input.history {
             Some(h) => h,

@@ -9,7 +9,7 @@ use runtime::{
     FetchedPage, HandoffRequest, HandoffSink, KnowledgeHit, KnowledgeQuery, KnowledgeSearch,
     WebFetcher,
 };
-use store::{NewHandoff, Store, TenantScope};
+use store::{ActorKind, HandoffActor, HandoffState, NewHandoff, Store, StoreError, TenantScope};
 
 /// Knowledge search over the workspace's index (hybrid when an embedding model is configured,
 /// lexical otherwise). Before the index is installed it finds nothing.
@@ -71,9 +71,12 @@ impl WebFetcher for NoWebFetch {
     }
 }
 
-/// Escalations recorded as handoffs in the store.
+/// Escalations recorded as handoffs in the store: a stored conversation goes to `waiting`
+/// (live handoff: the bot goes silent, the inbox hears of it); a request without one (the
+/// stateless OpenAI-compatible API) is recorded as `requested`.
 pub struct StoreHandoffs {
     pub(crate) store: Store,
+    pub(crate) live: Arc<dyn crate::handoff::HandoffBus>,
 }
 
 #[async_trait]
@@ -87,7 +90,31 @@ impl HandoffSink for StoreHandoffs {
             conversation_id: Some(r.conversation_id),
             reason: r.reason.clone(),
         };
-        self.store.create_handoff(&scope, &new, now_ms()).await.map(|h| h.id).map_err(|e| {
+        let now = now_ms();
+        let actor =
+            HandoffActor { kind: ActorKind::Agent, id: Some(r.agent_id.to_string()), name: None };
+        let live = self.store.escalate_conversation(&scope, &new, &actor, now).await;
+        let recorded = match live {
+            Ok((h, created)) => {
+                if created {
+                    self.live.publish(crate::handoff::LiveEvent {
+                        workspace_id: r.workspace_id,
+                        conversation_id: r.conversation_id,
+                        handoff_id: Some(h.id.clone()),
+                        kind: crate::handoff::LiveKind::State {
+                            state: HandoffState::Waiting,
+                            operator: None,
+                            queue_position: self.store.queue_position(&scope, &h).await.ok(),
+                        },
+                    });
+                }
+                Ok(h)
+            }
+            // Not stored (yet): a request without a live conversation.
+            Err(StoreError::NotFound) => self.store.create_handoff(&scope, &new, now).await,
+            Err(e) => Err(e),
+        };
+        recorded.map(|h| h.id).map_err(|e| {
             tracing::warn!(error = %e, "could not record a handoff");
             "the request for a human could not be recorded".to_owned()
         })

@@ -44,6 +44,7 @@ pub(crate) fn conversation_json(c: &Conversation) -> Value {
         "created_at": c.created_at,
         "updated_at": c.updated_at,
         "last_message_at": c.last_message_at,
+        "handoff_state": c.handoff_state,
     })
 }
 
@@ -51,6 +52,7 @@ fn message_json(m: &Message) -> Value {
     json!({
         "id": m.id,
         "role": m.role,
+        "author": m.author,
         "content": m.content,
         "citations": m.citations.0,
         "tool_calls": m.tool_calls.0,

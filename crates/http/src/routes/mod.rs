@@ -7,6 +7,7 @@ pub mod auth;
 pub mod capabilities;
 pub mod chat;
 pub mod conversations;
+pub mod handoffs;
 pub mod keys;
 pub mod knowledge;
 pub mod model_provider;

@@ -42,6 +42,7 @@ const VISITOR_HEADER: &str = "echoforge-visitor";
 const CONFIG_PATH: &str = "/api/v1/widget/{public_id}/config";
 const CHAT_PATH: &str = "/api/v1/widget/{public_id}/chat";
 const CONVERSATION_PATH: &str = "/api/v1/widget/{public_id}/conversations/{conversation}";
+const EVENTS_PATH: &str = "/api/v1/widget/{public_id}/conversations/{conversation}/events";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -49,9 +50,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(config))
         .routes(routes!(chat))
         .routes(routes!(conversation))
+        .routes(routes!(conversation_events))
         .route(CONFIG_PATH, options(preflight))
         .route(CHAT_PATH, options(preflight))
         .route(CONVERSATION_PATH, options(preflight))
+        .route(EVENTS_PATH, options(preflight))
 }
 
 /// The widget script.
@@ -245,6 +248,38 @@ async fn conversation(
         let id = path_id(&conversation, "conversation", ConversationId::parse)?;
         let c = s.app.widget_conversation(&access, visitor(&headers), id).await?;
         Ok::<_, ApiError>(Json(c).into_response())
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    allow(&headers, resp)
+}
+
+/// A visitor's live stream of their conversation (live human handoff)
+///
+/// With `Accept: text/event-stream`: `handoff.state` now and on every change (`waiting` with
+/// `queue_position`, `human` with the `operator`'s name, `bot`, `closed`), `message` for what
+/// people write (operators' `human_agent` messages with their `author`), `handoff.lagged`
+/// when events were missed (reload the conversation). Otherwise the state now, as JSON.
+#[utoipa::path(get, path = "/api/v1/widget/{public_id}/conversations/{conversation}/events", tag = "widget",
+    params(("public_id" = String, Path, description = "The agent's public id (`pub_…`)"),
+        ("conversation" = String, Path, description = "Conversation id"),
+        ("EchoForge-Visitor" = String, Header, description = "The visitor's id")),
+    responses((status = 200, description = "Server-Sent Events, or the state now as JSON"),
+        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+async fn conversation_events(
+    State(s): State<AppState>,
+    Path((public_id, conversation)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let access = match admit(&s, &public_id, &headers).await {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let resp = async {
+        let id = path_id(&conversation, "conversation", ConversationId::parse)?;
+        let (now, rx) = s.app.widget_watch(&access, visitor(&headers), id).await?;
+        Ok::<_, ApiError>(crate::routes::handoffs::watch_response(now, rx, wants_sse(&headers)))
     }
     .await
     .unwrap_or_else(IntoResponse::into_response);
