@@ -16,6 +16,10 @@
 //     cites the uploaded document, the persona's name with markup shows as text;
 //   - reloading the page and reopening the widget shows the conversation again;
 //   - a message sent while the browser is offline is delivered once it is back online;
+//   - live handoff: the visitor asks for a person and is told their place in the queue; an
+//     operator claims it over the API and the visitor sees them join; the operator's reply
+//     appears in the open widget without a reload, with their name; the bot stays silent while
+//     the person answers; returning the conversation to the bot is shown too;
 //   - on http://localhost:PORT (not allowed) the server refuses the widget (403, no CORS) and
 //     no bubble or answer appears;
 //   - changed settings apply on the next page load (dark theme, left, open delay, hidden on
@@ -220,9 +224,10 @@ async function main() {
         display_name: personaName,
         template: "customer-support-agent",
         answers: { company_name: "Acme", greeting: "Hello!" },
-        enabled_capabilities: ["rag", "widget"],
+        enabled_capabilities: ["rag", "widget", "escalation"],
         knowledge_base_ids: [kb.id],
         config: {
+          handoff_config: { method: "email", email: "help@acme.example" },
           allowed_domains: ["shop.localhost"],
           position: "bottom-right",
           theme: "light",
@@ -376,6 +381,57 @@ async function main() {
   const convRequests = (await (await fetch(`${fakeRoot}/_fakellm/requests`)).json()).length;
   log("answer delivered after the connection came back");
 
+  // ---- live handoff: a person takes over in the open widget, and gives it back ----
+  await input.fill("Can I talk to a human, please?");
+  await input.press("Enter");
+  await page
+    .locator("echoforge-widget .ef-assistant .ef-body", { hasText: "in the queue" })
+    .waitFor({ state: "visible", timeout: 15_000 });
+  const inbox = await expectStatus(api(base, "GET", "/api/v1/handoffs", { token: access }), 200, "the inbox");
+  assert.equal(inbox.data.length, 1, JSON.stringify(inbox));
+  const handoff = inbox.data[0];
+  await expectStatus(
+    api(base, "POST", `/api/v1/handoffs/${handoff.id}/claim`, { token: access, body: {} }),
+    200,
+    "claim"
+  );
+  await page
+    .locator("echoforge-widget .ef-handoff", { hasText: "Olive Owner joined" })
+    .waitFor({ state: "visible", timeout: 15_000 });
+  const sentAt = Date.now();
+  await expectStatus(
+    api(base, "POST", `/api/v1/handoffs/${handoff.id}/messages`, {
+      token: access,
+      body: { content: "Hi, I'm Olive. How can I help?" },
+    }),
+    201,
+    "the operator's reply"
+  );
+  const human = page.locator("echoforge-widget .ef-human");
+  await human.waitFor({ state: "visible", timeout: 10_000 });
+  const shownAfter = Date.now() - sentAt;
+  assert.equal(await human.locator(".ef-author").textContent(), "Olive Owner");
+  assert.equal(await human.locator(".ef-body").textContent(), "Hi, I'm Olive. How can I help?");
+  // The bot is silent while the person answers.
+  const assistantsBefore = await page.locator("echoforge-widget .ef-assistant").count();
+  const modelCallsBefore = (await (await fetch(`${fakeRoot}/_fakellm/requests`)).json()).length;
+  await input.fill("My order number is 1234");
+  await input.press("Enter");
+  await page.locator("echoforge-widget .ef-send:not([disabled])").waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator("echoforge-widget .ef-assistant").count(), assistantsBefore, "no bot reply");
+  const modelCallsAfter = (await (await fetch(`${fakeRoot}/_fakellm/requests`)).json()).length;
+  assert.equal(modelCallsAfter, modelCallsBefore, "no model call while a person answers");
+  await page.screenshot({ path: join(shots, "widget-handoff.png") });
+  await expectStatus(
+    api(base, "POST", `/api/v1/handoffs/${handoff.id}/return`, { token: access, body: {} }),
+    200,
+    "return to the bot"
+  );
+  await page
+    .locator("echoforge-widget .ef-handoff", { hasText: "again" })
+    .waitFor({ state: "visible", timeout: 15_000 });
+  log(`live handoff: the operator's reply showed in the widget ${shownAfter} ms after it was sent`);
+
   // ---- a refused origin: no bubble, no answer ----
   const other = await context.newPage();
   const refusedConfig = [];
@@ -404,6 +460,7 @@ async function main() {
       body: {
         version: agent.version,
         config: {
+          handoff_config: { method: "email", email: "help@acme.example" },
           allowed_domains: ["shop.localhost"],
           position: "bottom-left",
           theme: "dark",

@@ -6,8 +6,11 @@
  * Everything lives in a shadow root (the page's CSS cannot reach it). The widget reads its
  * look from GET /api/v1/widget/{agent}/config, streams answers from POST .../chat (Server-Sent
  * Events read with fetch), keeps the visitor's id and conversation in localStorage, reloads
- * the conversation when reopened, and retries after a network loss. Text from the model, the
- * visitor or the configuration is only ever set with textContent, never parsed as HTML.
+ * the conversation when reopened, and retries after a network loss. While a person of the
+ * business has the conversation (live handoff), GET .../conversations/{id}/events streams their
+ * replies and the conversation's state; the stream reconnects with backoff and fetches what it
+ * missed. Text from the model, the visitor, the business's people or the configuration is only
+ * ever set with textContent, never parsed as HTML.
  */
 (function () {
   "use strict";
@@ -159,6 +162,9 @@
     ".ef-msg { max-width: 85%; padding: 9px 12px; border-radius: 12px; white-space: pre-wrap; word-wrap: break-word; }",
     ".ef-user { align-self: flex-end; background: var(--ef-bubble-user); color: #fff; border-bottom-right-radius: 4px; }",
     ".ef-assistant { align-self: flex-start; background: var(--ef-bubble-bot); color: var(--ef-fg); border-bottom-left-radius: 4px; }",
+    ".ef-human { align-self: flex-start; background: var(--ef-bubble-bot); color: var(--ef-fg); border-bottom-left-radius: 4px; border-left: 3px solid var(--ef-bubble-user); }",
+    ".ef-author { font-size: 11px; opacity: .7; margin-bottom: 2px; }",
+    ".ef-handoff { align-self: stretch; max-width: 100%; background: transparent; font-size: 12px; opacity: .75; text-align: center; }",
     ".ef-error { align-self: stretch; max-width: 100%; background: transparent; color: #b91c1c; font-size: 13px; text-align: center; }",
     ".ef-dark .ef-error { color: #fca5a5; }",
     ".ef-typing::after { content: '\\2026'; animation: ef-blink 1s infinite; }",
@@ -361,8 +367,26 @@
       msg.sources.appendChild(li);
     }
     function renderStored(m) {
+      if (m.role === "human_agent") return addHuman(m);
       var msg = addMessage(m.role === "user" ? "user" : "assistant", m.content);
       (m.citations || []).forEach(function (c) { addSource(msg, c); });
+    }
+    // A reply from a person of the business, with their name.
+    var lastHumanAt = 0;
+    var shownHuman = {};
+    function addHuman(m) {
+      var key = m.id || m.created_at + ":" + m.content;
+      if (shownHuman[key]) return;
+      shownHuman[key] = true;
+      if (m.created_at > lastHumanAt) lastHumanAt = m.created_at;
+      var msg = addMessage("human", "");
+      if (m.author) msg.el.insertBefore(el("div", "ef-author", String(m.author)), msg.body);
+      msg.body.textContent = String(m.content || "");
+      scrollDown();
+    }
+    function addHandoffNote(text) {
+      list.appendChild(el("div", "ef-msg ef-handoff", text));
+      scrollDown();
     }
     function setBusy(b) {
       busy = b;
@@ -393,6 +417,7 @@
             (c.messages || []).forEach(renderStored);
             historyLoaded = true;
             setNotice("");
+            watch();
           });
         },
         function () {
@@ -453,6 +478,7 @@
           if (data.conversation_id) {
             conversationId = data.conversation_id;
             save("conversation", conversationId);
+            watch();
           }
         } else if (name === "message.delta" && typeof data.delta === "string") {
           state.text += data.delta;
@@ -546,6 +572,8 @@
               });
             }
             return stream(resp, reply).then(function (state) {
+              // A person has the conversation: the bot says nothing.
+              if (state.done && !reply.body.textContent) reply.el.remove();
               if (state.done) return;
               if (state.started && conversationId) return recover(reply, text, 0);
               throw new Error("the answer stopped before it started");
@@ -577,6 +605,54 @@
         });
     }
 
+    // ---- live handoff: people's replies and the conversation's state ----
+    var watching = null;
+    var lastState = null;
+    function showState(d) {
+      if (!d || d.state === lastState && d.state !== "waiting") return;
+      var first = lastState === null;
+      lastState = d.state;
+      if (d.state === "human") addHandoffNote((d.operator ? d.operator : "A person") + " joined the conversation.");
+      else if (d.state === "bot" && !first) addHandoffNote("You are chatting with " + name + " again.");
+      else if (d.state === "closed" && !first) addHandoffNote("The conversation was closed.");
+    }
+    function catchUp() {
+      // Replies written while the stream was down.
+      return request("/conversations/" + encodeURIComponent(watching)).then(
+        function (resp) { return resp.ok ? resp.json() : null; },
+        function () { return null; }
+      ).then(function (c) {
+        ((c && c.messages) || []).forEach(function (m) {
+          if (m.role === "human_agent" && m.created_at >= lastHumanAt) addHuman(m);
+        });
+      });
+    }
+    function watch() {
+      if (!conversationId || watching === conversationId) return;
+      var id = (watching = conversationId);
+      function connect(attempt) {
+        if (watching !== id) return;
+        request("/conversations/" + encodeURIComponent(id) + "/events", { headers: { accept: "text/event-stream" } }).then(
+          function (resp) {
+            if (resp.status === 404 || resp.status === 403) { watching = null; return; }
+            if (!resp.ok || !resp.body) throw new Error("no stream");
+            if (attempt > 0) catchUp();
+            attempt = 0;
+            return readEvents(resp, function (evt, data) {
+              if (watching !== id) return;
+              if (evt === "handoff.state") showState(data);
+              else if (evt === "message" && data.message && data.message.role === "human_agent") addHuman(data.message);
+              else if (evt === "handoff.lagged") catchUp();
+            });
+          }
+        ).then(
+          function () { return sleep(backoff(attempt)).then(function () { connect(attempt + 1); }); },
+          function () { return sleep(backoff(attempt + 1)).then(function () { connect(attempt + 1); }); }
+        );
+      }
+      connect(0);
+    }
+
     // ---- interaction ----
     function open() {
       root.classList.add("ef-open");
@@ -599,6 +675,8 @@
     restart.addEventListener("click", function () {
       if (busy) return;
       conversationId = null;
+      watching = null;
+      lastState = null;
       save("conversation", null);
       while (list.firstChild) list.removeChild(list.firstChild);
       addMessage("assistant", cfg.welcome_message || "");
