@@ -443,3 +443,26 @@ async fn another_workspace_finds_no_handoff_and_agent_keys_are_not_operators() {
     let d = body(app.get(&format!("/api/v1/handoffs/{h}"), Some(&s.access_token)).await).await;
     assert_eq!((&d["status"], d["events"].as_array().unwrap().len()), (&json!("waiting"), 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_did_not_help_n_times_in_a_row_hand_over_before_the_next_one() {
+    let fake = FakeLlm::start().await;
+    let mut config = shop_config();
+    config["triggers"]["unanswered_threshold"] = json!(2);
+    let (app, s, agent) = start(&fake, config).await;
+    fake.push(Reply::text("Sorry, I don't know that."));
+    let first = chat(&app, &s, &agent, "Where is my parcel?", None).await;
+    let conv = first["conversation_id"].as_str().unwrap().to_owned();
+    fake.push(Reply::text("I'm not sure, I couldn't find it in the documentation."));
+    chat(&app, &s, &agent, "It was sent on Monday", Some(&conv)).await;
+    assert_eq!(state_of(&app, &s, &conv).await, "bot", "two answers, no handoff yet");
+    let third = chat(&app, &s, &agent, "Hello??", Some(&conv)).await;
+    assert_eq!(
+        third["message"],
+        "A colleague will be with you shortly. You are next in the queue."
+    );
+    assert_eq!(fake.request_count(), 2, "no third model call");
+    assert_eq!(state_of(&app, &s, &conv).await, "waiting");
+    let open = open_handoffs(&app, &s.access_token).await;
+    assert_eq!(open[0]["reason"], "2 answers in a row did not help the customer");
+}

@@ -398,6 +398,20 @@ impl App {
             None => {
                 let n = self.engine().settings.history_messages;
                 let stored = self.store().recent_messages(&scope, conversation_id, n).await?;
+                // Live handoff: the agent's answers did not help N times in a row.
+                if let Some(run) = self
+                    .answer_when_unanswered(
+                        &scope,
+                        &agent,
+                        conversation_id,
+                        &stored,
+                        &message,
+                        input.end_user_id.as_deref(),
+                    )
+                    .await?
+                {
+                    return Ok(run);
+                }
                 to_llm_history(&stored)
             }
         };

@@ -385,6 +385,36 @@ impl App {
         Ok(h)
     }
 
+    /// Hands the conversation to people before the bot answers again when its last answers
+    /// (in `stored`, the history the run would get) did not help N times in a row
+    /// (`triggers.unanswered_threshold`); `None`: the bot answers.
+    pub(crate) async fn answer_when_unanswered(
+        &self,
+        scope: &TenantScope,
+        agent: &store::Agent,
+        conversation_id: ConversationId,
+        stored: &[Message],
+        message: &str,
+        end_user_id: Option<&str>,
+    ) -> Result<Option<ChatRun>, AppError> {
+        let Some(reason) =
+            triggers::EscalationSettings::of(agent).and_then(|s| s.unanswered(stored))
+        else {
+            return Ok(None);
+        };
+        let new = NewHandoff { agent_id: agent.id, conversation_id: Some(conversation_id), reason };
+        self.escalate(scope, &new, &HandoffActor::customer(end_user_id)).await?;
+        self.answer_by_people(
+            scope,
+            agent,
+            conversation_id,
+            HandoffState::Waiting,
+            message,
+            end_user_id,
+        )
+        .await
+    }
+
     /// The customer's message when people, not the bot, answer the conversation: a waiting
     /// or claimed one, or one this message escalates (a keyword, or a request for a person).
     /// `None`: the bot answers. Reads nothing for conversations the bot answers.

@@ -34,6 +34,8 @@ const EXPLICIT_REQUESTS: [&str; 18] = [
 pub(crate) struct EscalationSettings {
     keywords: Vec<String>,
     explicit_request: bool,
+    /// Hand over after this many answers in a row that did not help (`None`: never).
+    unanswered_threshold: Option<usize>,
 }
 
 impl EscalationSettings {
@@ -61,7 +63,12 @@ impl EscalationSettings {
             .and_then(|t| t.get("explicit_request"))
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        Some(Self { keywords, explicit_request })
+        let unanswered_threshold = triggers
+            .and_then(|t| t.get("unanswered_threshold"))
+            .and_then(Value::as_u64)
+            .filter(|n| *n >= 1)
+            .map(|n| n.min(50) as usize);
+        Some(Self { keywords, explicit_request, unanswered_threshold })
     }
 
     /// Why this message hands the conversation to a person, if it does.
@@ -77,6 +84,49 @@ impl EscalationSettings {
         }
         None
     }
+}
+
+impl EscalationSettings {
+    /// Why the stored conversation should go to a person before the next answer: its last
+    /// `unanswered_threshold` answers in a row said the agent did not know.
+    pub(crate) fn unanswered(&self, stored: &[store::Message]) -> Option<String> {
+        let n = self.unanswered_threshold?;
+        // Answers (not tool-call steps), and people's messages, which end a streak: a
+        // conversation a person just gave back starts afresh.
+        let answers = stored.iter().rev().filter(|m| {
+            m.role == store::MessageRole::HumanAgent
+                || (m.role == store::MessageRole::Assistant
+                    && !m.content.trim().is_empty()
+                    && m.tool_calls.0.as_array().is_none_or(|a| a.is_empty()))
+        });
+        let in_a_row = answers
+            .take_while(|m| m.role == store::MessageRole::Assistant && is_unanswered(&m.content))
+            .take(n)
+            .count();
+        (in_a_row >= n).then(|| format!("{n} answers in a row did not help the customer"))
+    }
+}
+
+/// What an answer that does not help says (after [`normalise`]).
+const DONT_KNOW: [&str; 12] = [
+    "i don t know",
+    "i do not know",
+    "i m not sure",
+    "i am not sure",
+    "i couldn t find",
+    "i could not find",
+    "i can t find",
+    "i cannot find",
+    "i don t have information",
+    "i do not have information",
+    "no information about",
+    "not in the documentation",
+];
+
+/// Whether an answer says the agent does not know.
+fn is_unanswered(answer: &str) -> bool {
+    let text = format!(" {} ", normalise(answer));
+    DONT_KNOW.iter().any(|p| text.contains(&format!(" {p} ")))
 }
 
 /// The agent's configured fallback message (or the default), for customers who wait.
@@ -130,6 +180,7 @@ mod tests {
         EscalationSettings {
             keywords: keywords.iter().map(|k| normalise(k)).collect(),
             explicit_request: explicit,
+            unanswered_threshold: None,
         }
     }
 
@@ -149,6 +200,35 @@ mod tests {
         assert!(s.trigger("I want a REAL person").is_some());
         assert!(s.trigger("What are your opening hours?").is_none());
         assert!(s.trigger("A human please").is_none());
+    }
+
+    fn answer(content: &str) -> store::Message {
+        store::Message {
+            id: domain::MessageId::new(),
+            conversation_id: domain::ConversationId::new(),
+            workspace_id: domain::WorkspaceId::new(),
+            role: store::MessageRole::Assistant,
+            content: content.into(),
+            attachments: store::JsonText(Value::Null),
+            citations: store::JsonText(Value::Null),
+            tool_calls: store::JsonText(Value::Array(Vec::new())),
+            run_id: None,
+            tokens: None,
+            created_at: 1,
+            author: None,
+        }
+    }
+
+    #[test]
+    fn n_answers_in_a_row_that_did_not_help_hand_over() {
+        let s = EscalationSettings { unanswered_threshold: Some(2), ..settings(&[], false) };
+        let helped = answer("Parcels are kept at the front desk.");
+        let no = answer("Sorry, I don't know that.");
+        let unsure = answer("I'm not sure, I couldn't find it in the documentation.");
+        assert!(s.unanswered(&[helped.clone(), no.clone(), unsure.clone()]).is_some());
+        assert!(s.unanswered(&[no.clone(), helped.clone(), unsure.clone()]).is_none(), "in a row");
+        assert!(s.unanswered(std::slice::from_ref(&no)).is_none(), "only one");
+        assert!(settings(&[], false).unanswered(&[no.clone(), no]).is_none(), "off by default");
     }
 
     #[test]
