@@ -4,6 +4,7 @@
 //! the page's CSRF token, so every rule (validation, permissions, tenant isolation) is the API's.
 
 mod assets;
+mod handoffs;
 mod pages;
 mod session;
 
@@ -48,6 +49,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "studio.html",
         "studio_agent.html",
         "run.html",
+        "inbox.html",
+        "inbox_handoff.html",
         "error.html",
     );
     for (name, source) in all {
@@ -81,6 +84,10 @@ fn datetime(ms: i64) -> String {
 
 /// All web routes (pages, assets, session endpoints).
 pub fn router() -> Router<AppState> {
+    handoffs::router().merge(web_pages())
+}
+
+fn web_pages() -> Router<AppState> {
     pages::router().merge(assets::router()).merge(session_router())
 }
 
