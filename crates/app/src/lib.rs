@@ -43,6 +43,10 @@ pub use knowledge::console::ConsoleCrawl;
 pub use knowledge::sync::SyncIntervals;
 pub use onboarding::suggest::{Suggestion, keyword_rank};
 pub use onboarding::{CompletedOnboarding, OnboardingView};
+pub use usage::report::{
+    AgentUsage, DocumentsDay, DocumentsUsage, LimitUsage, PlanUsage, UsageCounts, UsageDay,
+    UsageQuery, UsageReport, days_between,
+};
 pub use usage::utc_day;
 pub use widget::{WidgetAccess, WidgetConfig, WidgetConversation, WidgetLimits};
 pub use workspace::keys::{CreateKeyInput, CreatedKey};
@@ -199,13 +203,7 @@ impl App {
             }
             self.inner.caches.key_lists.clear();
         }
-        let usage = self.inner.chat.usage.take();
-        if !usage.is_empty()
-            && let Err(e) = self.inner.store.add_usage(&usage).await
-        {
-            tracing::warn!(error = %e, counters = usage.len(), "could not write usage; retrying later");
-            self.inner.chat.usage.restore(usage);
-        }
+        self.flush_usage().await;
         self.sweep_runs().await;
     }
 }

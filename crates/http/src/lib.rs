@@ -75,6 +75,7 @@ pub struct AppState {
         (name = "runs", description = "Run traces with their steps"),
         (name = "widget", description = "The embeddable chat widget's public endpoints"),
         (name = "admin", description = "Platform-operator tasks on any workspace"),
+        (name = "usage", description = "Usage per agent and day, and this month against the plan"),
     )
 )]
 struct ApiDoc;
@@ -124,6 +125,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::widget::router())
         .merge(routes::admin::router())
         .merge(routes::model_provider::router())
+        .merge(routes::usage::router())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::ProblemResponses, &mut openapi);
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));

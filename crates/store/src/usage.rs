@@ -161,10 +161,108 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The workspace's documents created on the days `from..=to` (`YYYY-MM-DD`, UTC) that are
+    /// still stored, per day, as metrics `documents` (how many) and `document_bytes` (their
+    /// files' size), ordered by day and metric. Read through the knowledge bases' index like
+    /// [`Store::count_documents`]; the day is an integer division, the same on both engines.
+    pub async fn documents_added_by_day(
+        &self,
+        scope: &TenantScope,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<DailyUsage>> {
+        let (Some(first), Some(last)) = (epoch_day(from), epoch_day(to)) else {
+            return Err(crate::StoreError::Corrupt(format!("not a day: {from} or {to}")));
+        };
+        let rows: Vec<(i64, i64, i64)> = on_db!(read self, pool => sqlx::query_as(
+            "SELECT created_at / 86400000, COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM documents
+             WHERE workspace_id = $1 AND kb_id IN (SELECT id FROM knowledge_bases WHERE workspace_id = $1)
+             AND created_at >= $2 AND created_at < $3
+             GROUP BY created_at / 86400000 ORDER BY created_at / 86400000")
+            .bind(scope.workspace_id().to_string())
+            .bind(first.saturating_mul(DAY_MS)).bind((last + 1).saturating_mul(DAY_MS))
+            .fetch_all(pool).await)?;
+        let mut out = Vec::with_capacity(rows.len() * 2);
+        for (n, documents, bytes) in rows {
+            let day = day_of_epoch(n);
+            out.push(DailyUsage {
+                day: day.clone(),
+                metric: "document_bytes".into(),
+                quantity: bytes,
+            });
+            out.push(DailyUsage { day, metric: "documents".into(), quantity: documents });
+        }
+        Ok(out)
+    }
+
+    /// What the workspace's documents hold now: metrics `document_bytes` (their files' size,
+    /// summed) and `documents` (how many), in that order.
+    pub async fn document_storage(&self, scope: &TenantScope) -> Result<Vec<UsageTotal>> {
+        let (documents, bytes): (i64, i64) = on_db!(read self, pool => sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM documents
+             WHERE workspace_id = $1 AND kb_id IN (SELECT id FROM knowledge_bases WHERE workspace_id = $1)")
+            .bind(scope.workspace_id().to_string()).fetch_one(pool).await)?;
+        Ok(vec![
+            UsageTotal { metric: "document_bytes".into(), quantity: bytes },
+            UsageTotal { metric: "documents".into(), quantity: documents },
+        ])
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` day (proleptic Gregorian calendar).
+fn epoch_day(day: &str) -> Option<i64> {
+    let mut parts = day.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// The `YYYY-MM-DD` of a number of days since 1970-01-01 (Hinnant's civil_from_days).
+fn day_of_epoch(n: i64) -> String {
+    let z = n + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// A stored agent column: `''` is usage not tied to an agent.
 fn parse_agent(agent: &str) -> Result<Option<AgentId>> {
     if agent.is_empty() {
         return Ok(None);
     }
     AgentId::parse(agent).map(Some).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_days_round_trip_through_leap_years() {
+        assert_eq!(epoch_day("1970-01-01"), Some(0));
+        assert_eq!(epoch_day("2023-11-14"), Some(1_700_000_000_000 / DAY_MS));
+        for n in [0, 59, 60, 365, 10_956, 11_016, 19_782, 20_000, 30_000] {
+            assert_eq!(epoch_day(&day_of_epoch(n)), Some(n), "{}", day_of_epoch(n));
+        }
+        assert_eq!(day_of_epoch(11_016), "2000-02-29");
+        assert_eq!(epoch_day("2026-13-01"), None);
+        assert_eq!(epoch_day("nonsense"), None);
+    }
 }

@@ -47,6 +47,7 @@ conformance!(
     jobs_lease_complete_retry_and_die,
     expired_leases_are_taken_over_and_released_leases_restart,
     concurrent_workers_never_lease_the_same_job,
+    documents_added_are_counted_per_utc_day_and_workspace,
 );
 
 async fn new_user(db: &TestDb, email: &str) -> (User, WorkspaceId) {
@@ -595,4 +596,66 @@ async fn concurrent_workers_never_lease_the_same_job(db: &TestDb) {
     all.sort();
     all.dedup();
     assert_eq!((total, all.len()), (20, 20));
+}
+
+async fn documents_added_are_counted_per_utc_day_and_workspace(db: &TestDb) {
+    let (_, a) = new_user(db, "docs-a@example.com").await;
+    let (_, b) = new_user(db, "docs-b@example.com").await;
+    let (a, b) = (TenantScope::assume(a), TenantScope::assume(b));
+    let kb = |name: &str| NewKnowledgeBase {
+        id: KnowledgeBaseId::new(),
+        name: name.into(),
+        description: None,
+        chunk_size: 512,
+        chunk_overlap: 50,
+        embedding: "none".into(),
+        sync_frequency: SyncFrequency::Manual,
+    };
+    let kb_a = db.store.create_knowledge_base(&a, &kb("A docs"), now_ms()).await.unwrap();
+    let kb_b = db.store.create_knowledge_base(&b, &kb("B docs"), now_ms()).await.unwrap();
+    let doc = |kb: KnowledgeBaseId, size: i64| NewDocument {
+        id: DocumentId::new(),
+        kb_id: kb,
+        title: "a file".into(),
+        size_bytes: size,
+        ..Default::default()
+    };
+    // 2026-11-01T00:00Z and the last millisecond of that day, then 2026-11-03, in A; B apart.
+    let nov1 = 1_793_491_200_000;
+    for (at, size) in [(nov1, 100), (nov1 + DAY - 1, 20), (nov1 + 2 * DAY, 3)] {
+        db.store.create_document(&a, &doc(kb_a.id, size), at).await.unwrap();
+    }
+    db.store.create_document(&b, &doc(kb_b.id, 9999), nov1).await.unwrap();
+    db.store.create_document(&a, &doc(kb_a.id, 7), nov1 - 1).await.unwrap(); // 2026-10-31
+
+    let got = db.store.documents_added_by_day(&a, "2026-11-01", "2026-11-30").await.unwrap();
+    let got: Vec<(&str, &str, i64)> =
+        got.iter().map(|u| (u.day.as_str(), u.metric.as_str(), u.quantity)).collect();
+    assert_eq!(
+        got,
+        [
+            ("2026-11-01", "document_bytes", 120),
+            ("2026-11-01", "documents", 2),
+            ("2026-11-03", "document_bytes", 3),
+            ("2026-11-03", "documents", 1),
+        ]
+    );
+    let oct = db.store.documents_added_by_day(&a, "2026-10-31", "2026-10-31").await.unwrap();
+    assert_eq!(oct.iter().map(|u| u.quantity).collect::<Vec<_>>(), [7, 1]);
+    assert!(
+        db.store.documents_added_by_day(&a, "2026-12-01", "2026-12-31").await.unwrap().is_empty()
+    );
+    assert!(db.store.documents_added_by_day(&a, "2026-1x-01", "2026-12-31").await.is_err());
+
+    let storage = db.store.document_storage(&a).await.unwrap();
+    assert_eq!(
+        storage,
+        [
+            UsageTotal { metric: "document_bytes".into(), quantity: 130 },
+            UsageTotal { metric: "documents".into(), quantity: 4 },
+        ]
+    );
+    let empty = new_user(db, "docs-c@example.com").await.1;
+    let storage = db.store.document_storage(&TenantScope::assume(empty)).await.unwrap();
+    assert_eq!(storage.iter().map(|u| u.quantity).collect::<Vec<_>>(), [0, 0]);
 }

@@ -16,6 +16,7 @@ pub mod openai;
 pub mod ops;
 pub mod runs;
 pub mod templates;
+pub mod usage;
 pub mod widget;
 pub mod workspace;
 pub mod ws;

@@ -7,6 +7,7 @@ mod assets;
 mod handoffs;
 mod pages;
 mod session;
+mod usage;
 
 use std::sync::LazyLock;
 
@@ -51,6 +52,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "run.html",
         "inbox.html",
         "inbox_handoff.html",
+        "usage.html",
         "error.html",
     );
     for (name, source) in all {
@@ -88,7 +90,10 @@ pub fn router() -> Router<AppState> {
 }
 
 fn web_pages() -> Router<AppState> {
-    pages::router().merge(assets::router()).merge(session_router())
+    pages::router()
+        .merge(assets::router())
+        .merge(session_router())
+        .merge(usage::router())
 }
 
 /// Renders a page; a template error is a plain 500 (logged), never a half page.

@@ -6,6 +6,10 @@
 //! `usage_daily` (plus what is pending here) on first use, bumped by every recorded run,
 //! re-read at most every [`MONTH_REFRESH`] so other processes' messages count too, and
 //! dropped when a new month starts.
+//!
+//! [`report`] reads it back for people: usage per agent and day, this month against the plan.
+
+pub(crate) mod report;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,6 +30,9 @@ pub(crate) struct UsageBuffer {
     counts: Mutex<HashMap<CounterKey, i64>>,
     /// Locked after `counts` when both are held (`record`, `seed_month`).
     months: Mutex<HashMap<WorkspaceId, MonthCount>>,
+    /// Held while counters move from here to the store (taken, written or put back) and while
+    /// a report reads both, so a report never misses counters that are in neither place.
+    moving: tokio::sync::Mutex<()>,
 }
 
 /// A workspace's messages in one UTC month.
@@ -114,6 +121,34 @@ impl UsageBuffer {
         messages
     }
 
+    /// The workspace's pending counters of the days `from..=to` (`YYYY-MM-DD`), of one agent
+    /// or all, left in place.
+    pub(crate) fn pending(
+        &self,
+        ws: WorkspaceId,
+        from: &str,
+        to: &str,
+        agent: Option<AgentId>,
+    ) -> Vec<UsageIncrement> {
+        let counts = self.counts.lock();
+        counts
+            .iter()
+            .filter(|((w, a, day, _), _)| {
+                *w == ws
+                    && agent.is_none_or(|x| x == *a)
+                    && day.as_str() >= from
+                    && day.as_str() <= to
+            })
+            .map(|((workspace_id, agent, day, metric), quantity)| UsageIncrement {
+                workspace_id: *workspace_id,
+                agent_id: Some(*agent),
+                day: day.clone(),
+                metric: (*metric).to_owned(),
+                quantity: *quantity,
+            })
+            .collect()
+    }
+
     /// Takes every pending counter, leaving the buffer empty.
     pub(crate) fn take(&self) -> Vec<UsageIncrement> {
         let counts = std::mem::take(&mut *self.counts.lock());
@@ -147,6 +182,22 @@ impl UsageBuffer {
     }
 }
 
+impl crate::App {
+    /// Writes the pending usage counters to the store (put back to retry if the write fails).
+    /// One move at a time: see [`UsageBuffer::moving`].
+    pub(crate) async fn flush_usage(&self) {
+        let usage = &self.engine().usage;
+        let _moving = usage.moving.lock().await;
+        let pending = usage.take();
+        if !pending.is_empty()
+            && let Err(e) = self.store().add_usage(&pending).await
+        {
+            tracing::warn!(error = %e, counters = pending.len(), "could not write usage; retrying later");
+            usage.restore(pending);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +223,28 @@ mod tests {
         assert!(buf.take().is_empty());
         buf.restore(taken);
         assert_eq!(buf.take().len(), 4);
+    }
+
+    #[test]
+    fn pending_counters_are_read_by_workspace_days_and_agent_and_left_in_place() {
+        let buf = UsageBuffer::default();
+        let (ws, other_ws, a, b) =
+            (WorkspaceId::new(), WorkspaceId::new(), AgentId::new(), AgentId::new());
+        let usage = runtime::RunUsage { prompt_tokens: 5, ..Default::default() };
+        let nov14 = 1_700_000_000_000;
+        let nov15 = nov14 + 24 * 3600 * 1000;
+        buf.record(ws, a, nov14, 1, &usage);
+        buf.record(ws, b, nov15, 2, &usage);
+        buf.record(other_ws, a, nov14, 4, &usage);
+        let sum = |v: Vec<UsageIncrement>| -> i64 {
+            v.iter().filter(|i| i.metric == "messages").map(|i| i.quantity).sum()
+        };
+        assert_eq!(sum(buf.pending(ws, "2023-11-01", "2023-11-30", None)), 3);
+        assert_eq!(sum(buf.pending(ws, "2023-11-15", "2023-11-30", None)), 2);
+        assert_eq!(sum(buf.pending(ws, "2023-11-01", "2023-11-14", None)), 1);
+        assert_eq!(sum(buf.pending(ws, "2023-11-01", "2023-11-30", Some(a))), 1);
+        assert_eq!(buf.pending(ws, "2023-12-01", "2023-12-31", None), []);
+        assert_eq!(buf.take().len(), 6, "reading took nothing");
     }
 
     #[test]
