@@ -112,7 +112,7 @@ async fn usage_after_real_chats_counts_every_message_token_and_tool_call_flushed
         })
         .collect();
     let mut want =
-        vec![(days_ago(10), sam.clone(), 5), (today(), sam.clone(), 2), (today(), ria.clone(), 1)];
+        [(days_ago(10), sam.clone(), 5), (today(), sam.clone(), 2), (today(), ria.clone(), 1)];
     want[1..].sort_by(|a, b| a.1.cmp(&b.1));
     let want: Vec<(&str, &str, i64)> =
         want.iter().map(|(d, a, n)| (d.as_str(), a.as_str(), *n)).collect();
