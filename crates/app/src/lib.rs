@@ -13,6 +13,7 @@ pub mod chat;
 mod conversations;
 mod error;
 pub mod handoff;
+pub mod integrations;
 pub mod knowledge;
 pub mod mail;
 mod onboarding;
@@ -39,6 +40,11 @@ pub use chat::{attachments, to_llm_history};
 pub use conversations::ConversationDetail;
 pub use error::{AppError, FieldError};
 pub use handoff::{HandoffBus, HandoffDetail, HandoffFilter, HandoffItem, LiveEvent, LiveKind};
+pub use integrations::internal::ServiceCredentials;
+pub use integrations::{
+    AgentIntegrationInput, AgentIntegrationView, ConnectStart, ConnectionView, CredentialsInput,
+    IntegrationSettings, ProviderSetup, ProviderView,
+};
 pub use knowledge::console::ConsoleCrawl;
 pub use knowledge::sync::SyncIntervals;
 pub use onboarding::suggest::{Suggestion, keyword_rank};
@@ -117,6 +123,7 @@ struct Inner {
     chat: chat::ChatEngine,
     widget: widget::WidgetGate,
     plan_tiers: plan_limits::PlanTiers,
+    integrations: Arc<integrations::Integrations>,
 }
 
 impl App {
@@ -157,6 +164,7 @@ impl App {
                 ),
                 widget: widget::WidgetGate::default(),
                 plan_tiers: plan_limits::PlanTiers::default(),
+                integrations: Arc::default(),
             }),
         }
     }

@@ -20,6 +20,7 @@ pub mod onboarding;
 pub mod personality;
 pub mod plan;
 pub mod prompt;
+pub mod provider;
 pub mod registry;
 pub mod template;
 
@@ -33,6 +34,7 @@ pub use onboarding::{Answers, OnboardingSchema};
 pub use personality::{Behavior, LlmSettings, Personality};
 pub use plan::{Limit, Plan, PlanLimits, PlanTier, plan_allows};
 pub use prompt::{AgentFields, PromptContext, compose_system_prompt, render_prompt};
+pub use provider::{AuthType, CredentialField, Provider, ProviderAction};
 pub use registry::CapabilityRegistry;
 pub use template::Template;
 
@@ -42,6 +44,7 @@ pub struct Catalog {
     registry: CapabilityRegistry,
     templates: Vec<Template>,
     plans: Vec<Plan>,
+    providers: Vec<Provider>,
 }
 
 impl Catalog {
@@ -58,7 +61,18 @@ impl Catalog {
                 });
             }
         }
-        Ok(Self { registry, templates, plans })
+        let providers = provider::builtin_providers()?;
+        Ok(Self { registry, templates, plans, providers })
+    }
+
+    /// The integration providers a workspace can connect to.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// A provider by slug.
+    pub fn provider(&self, slug: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.slug == slug)
     }
 
     pub fn registry(&self) -> &CapabilityRegistry {

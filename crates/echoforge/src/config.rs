@@ -29,6 +29,60 @@ pub struct Settings {
     /// Rate limits of the embeddable widget's public endpoints.
     #[serde(default)]
     pub widget: WidgetSettings,
+    /// Integration providers' client credentials and endpoints.
+    #[serde(default)]
+    pub integrations: IntegrationsSettings,
+}
+
+/// `[integrations]`: per provider (`[integrations.providers.slack]`), the OAuth2 client id and
+/// secret the operator registered with the vendor, and any endpoint to use instead of the
+/// vendor's public one (`ECHOFORGE__INTEGRATIONS__PROVIDERS__SLACK__CLIENT_ID=…`). A provider
+/// without a client id is listed as unavailable.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationsSettings {
+    /// Let provider endpoints and workspaces' webhooks be on loopback or private networks.
+    /// Metadata addresses stay blocked.
+    pub allow_private_hosts: bool,
+    pub providers: std::collections::BTreeMap<String, ProviderSettings>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderSettings {
+    pub client_id: Option<String>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub client_secret: Option<SecretString>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub revoke_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub api_base_url: Option<String>,
+}
+
+impl IntegrationsSettings {
+    /// The use cases' view of these settings.
+    pub fn to_app(&self) -> app::IntegrationSettings {
+        app::IntegrationSettings {
+            allow_private_hosts: self.allow_private_hosts,
+            providers: self
+                .providers
+                .iter()
+                .map(|(slug, p)| {
+                    let setup = app::ProviderSetup {
+                        client_id: p.client_id.clone(),
+                        client_secret: p.client_secret.clone(),
+                        authorize_url: p.authorize_url.clone(),
+                        token_url: p.token_url.clone(),
+                        revoke_url: p.revoke_url.clone(),
+                        userinfo_url: p.userinfo_url.clone(),
+                        api_base_url: p.api_base_url.clone(),
+                    };
+                    (slug.clone(), setup)
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Widget rate limits (per visitor of one agent, and per agent).
@@ -237,6 +291,7 @@ impl Default for Settings {
             llm: LlmSettings::default(),
             runs: RunsSettings { retention_days: 30 },
             widget: WidgetSettings::default(),
+            integrations: IntegrationsSettings::default(),
         }
     }
 }

@@ -21,6 +21,10 @@ const NOT_PROBED: [(&str, &str); 4] = [
     ("/api/internal/", "the service secret is the platform's own runtime, not a workspace"),
 ];
 
+/// Path parameters that name something every workspace shares, with the reason.
+const GLOBAL_PARAMS: [(&str, &str); 1] =
+    [("{provider}", "integration providers are catalog data, the same for every workspace")];
+
 async fn json_of(r: reqwest::Response) -> Value {
     let status = r.status();
     r.json().await.unwrap_or_else(|e| panic!("a JSON body ({status}): {e}"))
@@ -41,7 +45,9 @@ async fn snapshot(app: &TestApp, a: &Session, ids: &BTreeMap<&str, String>) -> V
         "/api/v1/conversations".to_owned(),
         "/api/v1/runs".to_owned(),
         "/api/v1/templates".to_owned(),
+        "/api/v1/integrations".to_owned(),
     ];
+    paths.push(format!("/api/v1/agents/{}/integrations", ids["agent"]));
     paths.push(format!("/api/v1/agents/{}/revisions", ids["agent"]));
     paths.push(format!("/api/v1/agents/{}/keys", ids["agent"]));
     paths.push(format!("/api/v1/knowledge-bases/{}/documents", ids["kb"]));
@@ -161,6 +167,26 @@ async fn seed_a(app: &TestApp, fake: &FakeLlm, a: &Session) -> BTreeMap<&'static
     let scope = store::TenantScope::assume(domain::WorkspaceId::parse(&a.workspace_id).unwrap());
     let handoffs = app.app.store().list_handoffs(&scope, None, None, None).await.unwrap();
     ids.insert("handoff", handoffs.data.first().expect("the escalation made a handoff").id.clone());
+    // A connected integration (a signed webhook), used by the agent.
+    let connection = app
+        .post(
+            "/api/v1/integrations/webhook/credentials",
+            t,
+            json!({"fields": {"url": "https://hooks.example.com/echoforge", "signing_secret": "whsec_a"}}),
+        )
+        .await;
+    assert_eq!(connection.status(), 201);
+    let connection = json_of(connection).await["id"].as_str().unwrap().to_owned();
+    let link = app
+        .client
+        .put(app.url(&format!("/api/v1/agents/{agent}/integrations/{connection}")))
+        .bearer_auth(&a.access_token)
+        .json(&json!({"purpose": "tell A's systems"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 200);
+    ids.insert("connection", connection);
     // Keys, an invite, an onboarding session.
     let key = json_of(app.post("/api/v1/api-keys", t, json!({"name": "A's key"})).await).await;
     ids.insert("key", key["id"].as_str().unwrap().to_owned());
@@ -192,6 +218,7 @@ fn id_for(ids: &BTreeMap<&str, String>, path: &str, param: &str) -> Option<Strin
             match before {
                 "agents" => "agent",
                 "onboarding" => "onboarding",
+                "integrations" => "connection",
                 _ => return None,
             }
         }
@@ -208,6 +235,7 @@ fn id_for(ids: &BTreeMap<&str, String>, path: &str, param: &str) -> Option<Strin
         "slug" => "template",
         "step_id" => "step",
         "handoff_id" | "handoff" => "handoff",
+        "connection_id" => "connection",
         "rev" => return Some("1".into()),
         _ => return None,
     };
@@ -234,6 +262,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
     let b = match (method, path) {
         ("patch", "/api/v1/agents/{id}") => json!({"version": 2, "tagline": "B was here"}),
         ("post", "/api/v1/agents/{agent}/chat") => json!({"message": "hello"}),
+        ("put", "/api/v1/agents/{id}/integrations/{connection_id}") => json!({"purpose": "B's"}),
         ("post", "/api/v1/agents/{id}/keys") => json!({"name": "B's", "permissions": ["chat"]}),
         ("post", "/api/v1/agents/{id}/save-as-template") => json!({"slug": "b-copy"}),
         ("post", p) if p.ends_with("/actions/{action_id}") => json!({"approve": true}),
@@ -293,7 +322,10 @@ async fn workspace_b_finds_none_of_workspace_a_resources_on_any_route() {
     let mut failures = Vec::new();
     let mut unmapped = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
-        if !path.contains('{') || NOT_PROBED.iter().any(|(p, _)| path.starts_with(p)) {
+        if !path.contains('{')
+            || NOT_PROBED.iter().any(|(p, _)| path.starts_with(p))
+            || GLOBAL_PARAMS.iter().any(|(p, _)| path.contains(p))
+        {
             continue;
         }
         // {param} → A's id (and a made-up one of the same kind).

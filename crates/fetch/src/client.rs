@@ -99,6 +99,66 @@ impl FetchedPage {
     }
 }
 
+/// A request for [`GuardedClient::call`].
+#[derive(Debug, Clone)]
+pub struct ApiRequest<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a str,
+    /// Header names and values (names must be valid header names, lower case).
+    pub headers: Vec<(&'static str, String)>,
+    /// Content type and body.
+    pub body: Option<(&'static str, Vec<u8>)>,
+}
+
+impl<'a> ApiRequest<'a> {
+    pub fn new(method: reqwest::Method, url: &'a str) -> Self {
+        Self { method, url, headers: Vec::new(), body: None }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    pub fn json(mut self, value: &impl serde::Serialize) -> Self {
+        self.body = Some(("application/json", serde_json::to_vec(value).unwrap_or_default()));
+        self
+    }
+
+    /// An `application/x-www-form-urlencoded` body.
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
+        let body =
+            url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        self.body = Some(("application/x-www-form-urlencoded", body.into_bytes()));
+        self
+    }
+}
+
+/// What an API answered, whatever the status.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// `Retry-After` in seconds, when the server sent one as a number.
+    pub retry_after_secs: Option<u64>,
+    pub bytes: Bytes,
+}
+
+impl ApiResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 /// Validators from an earlier fetch; a matching server answers 304 with no body.
 #[derive(Debug, Clone, Default)]
 pub struct Conditional {
@@ -251,6 +311,45 @@ impl GuardedClient {
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         self.send(request, &url, self.config.max_response_bytes).await
+    }
+
+    /// One call to an API a connector or an OAuth2 client talks to: any method, headers and
+    /// body, through the same guard (resolved addresses, redirects, timeouts, size cap) but
+    /// without robots.txt, and with every status returned as an [`ApiResponse`] (an API's
+    /// error bodies say what went wrong). Transport failures are still errors.
+    pub async fn call(&self, request: ApiRequest<'_>) -> Result<ApiResponse, FetchError> {
+        let url = self.check_url(request.url)?;
+        let mut builder = self.http.request(request.method, url.clone());
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some((content_type, body)) = request.body {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+        }
+        let mut response = builder.send().await.map_err(|e| self.classify(e, &url))?;
+        let cap = self.config.max_response_bytes;
+        if response.content_length().is_some_and(|len| len > cap) {
+            return Err(FetchError::TooLarge { limit: cap });
+        }
+        let status = response.status().as_u16();
+        let header = |name: reqwest::header::HeaderName| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        };
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e, &url))? {
+            if (body.len() + chunk.len()) as u64 > cap {
+                return Err(FetchError::TooLarge { limit: cap });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(ApiResponse {
+            status,
+            content_type,
+            retry_after_secs: retry_after,
+            bytes: body.freeze(),
+        })
     }
 
     /// GET without robots.txt and with a specific size cap (used for robots.txt itself and by

@@ -23,12 +23,13 @@ mod policy;
 mod robots;
 
 pub use client::{
-    Conditional, FetchConfig, FetchedPage, GuardedClient, ROBOTS_AGENT, USER_AGENT,
-    check_url_address, guarded_resolver,
+    ApiRequest, ApiResponse, Conditional, FetchConfig, FetchedPage, GuardedClient, ROBOTS_AGENT,
+    USER_AGENT, check_url_address, guarded_resolver,
 };
 pub use crawl::{CrawlLimits, CrawlReport, CrawledPage, crawl, normalise, refetch};
 pub use error::FetchError;
 pub use ipnet::IpNet;
 pub use policy::{AddressPolicy, is_public};
+pub use reqwest::Method;
 pub use robots::RobotsCache;
 pub use url::Url;

@@ -125,6 +125,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::widget::router())
         .merge(routes::admin::router())
         .merge(routes::model_provider::router())
+        .merge(routes::integrations::router())
         .merge(routes::usage::router())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::ProblemResponses, &mut openapi);

@@ -20,6 +20,7 @@ mod workspaces;
 mod agents;
 mod conversations;
 mod handoffs;
+mod integrations;
 mod kinds;
 mod knowledge;
 mod model_providers;
@@ -40,6 +41,7 @@ pub use workspaces::{Invite, Member, MembershipSummary, NewWorkspace, Workspace,
 pub use agents::{Agent, AgentFields, AgentRevision, AgentUpdate, NewAgent};
 pub use conversations::{Conversation, ConversationFilter, Message, NewConversation, NewMessage};
 pub use handoffs::{Handoff, HandoffActor, HandoffEvent, HandoffMove, NewHandoff};
+pub use integrations::{AgentIntegration, Connection, NewConnection, OAuthState};
 pub use kinds::{
     ActionStatus, ActorKind, Channel, DocumentStatus, HandoffState, HandoffStatus, MessageRole,
     OnboardingStatus, RunStatus, StepKind, SyncFrequency,

@@ -7,6 +7,8 @@
 mod batched;
 #[path = "conformance_agents/conversations.rs"]
 mod conversations;
+#[path = "conformance_agents/integrations.rs"]
+mod integrations;
 #[path = "conformance_agents/knowledge.rs"]
 mod knowledge;
 #[path = "conformance_agents/live_handoff.rs"]
@@ -16,6 +18,7 @@ use batched::*;
 use conversations::*;
 use domain::time::now_ms;
 use domain::*;
+use integrations::*;
 use knowledge::*;
 use live_handoff::*;
 use serde_json::json;
@@ -75,6 +78,7 @@ conformance!(
     batched_runs_are_written_together_and_a_bad_one_alone_fails,
     runs_recorded_at_their_start_are_finished_in_place_or_interrupted,
     model_providers_are_set_replaced_and_removed_per_workspace,
+    integration_states_leases_and_links_hold_on_both_engines,
 );
 
 /// A fresh user with their own workspace; returns the user and a scope on the workspace.

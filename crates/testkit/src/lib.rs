@@ -18,6 +18,9 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// A change to the server's settings before it starts.
+pub type SettingsTweak = std::sync::Arc<dyn Fn(&mut Settings) + Send + Sync>;
+
 /// Options for [`spawn_app_with`].
 #[derive(Default, Clone)]
 pub struct Options {
@@ -42,6 +45,8 @@ pub struct Options {
     pub sync_check_millis: Option<u64>,
     /// Let workspaces' own model endpoints be on loopback (`llm.allow_private_base_urls`).
     pub allow_private_model_hosts: bool,
+    /// Any other settings, changed last (integration providers' endpoints, …).
+    pub tweak: Option<SettingsTweak>,
 }
 
 /// Starts a server with default options.
@@ -80,6 +85,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     }
     if let Some(n) = opts.login_failures_per_ip {
         settings.auth.login_failures_per_ip = n;
+    }
+    if let Some(tweak) = &opts.tweak {
+        tweak(&mut settings);
     }
     let server = echoforge::build(settings).await.expect("the server starts");
     let base = format!("http://{}", server.addr);

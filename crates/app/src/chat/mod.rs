@@ -616,6 +616,14 @@ impl App {
             .and_then(|v| v.as_array())
             .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
+        // Actions that send, create or update outside the conversation wait for approval
+        // unless the agent's config turns that off.
+        s.confirm_side_effects = a
+            .config
+            .0
+            .get("confirm_side_effects")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true);
         s
     }
 

@@ -774,19 +774,7 @@ impl App {
         min_score: Option<f32>,
         mode: Option<&str>,
     ) -> Result<Vec<SearchHit>, AppError> {
-        let Some(expected) =
-            self.inner.config.service_secret.as_ref().map(secrecy::ExposeSecret::expose_secret)
-        else {
-            return Err(AppError::NotFound {
-                what: "internal API (no service secret is configured)",
-            });
-        };
-        if !vault::token::constant_time_eq(secret, expected) {
-            return Err(AppError::unauthorized(
-                "invalid_service_secret",
-                "the service secret is wrong",
-            ));
-        }
+        self.require_service_secret(secret)?;
         let row = self
             .inner
             .store

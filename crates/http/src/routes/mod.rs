@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod chat;
 pub mod conversations;
 pub mod handoffs;
+pub mod integrations;
 pub mod keys;
 pub mod knowledge;
 pub mod model_provider;

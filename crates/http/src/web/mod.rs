@@ -5,6 +5,7 @@
 
 mod assets;
 mod handoffs;
+mod integrations;
 mod pages;
 mod session;
 mod usage;
@@ -52,6 +53,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "run.html",
         "inbox.html",
         "inbox_handoff.html",
+        "integrations.html",
         "usage.html",
         "error.html",
     );
@@ -91,6 +93,7 @@ pub fn router() -> Router<AppState> {
 
 fn web_pages() -> Router<AppState> {
     pages::router()
+        .merge(integrations::router())
         .merge(assets::router())
         .merge(session_router())
         .merge(usage::router())
@@ -180,6 +183,9 @@ pub(crate) fn error_page(e: AppError) -> Response {
         AppError::Forbidden { message, .. } => (StatusCode::FORBIDDEN, message),
         AppError::PlanLimit { message, .. } => (StatusCode::PAYMENT_REQUIRED, message),
         AppError::Validation(_) => (StatusCode::BAD_REQUEST, "That request was not valid.".into()),
+        // Written for people (an expired link, a refused authorization).
+        AppError::BadRequest { message, .. } => (StatusCode::BAD_REQUEST, message),
+        AppError::Conflict { message, .. } => (StatusCode::CONFLICT, message),
         other => {
             let status = crate::ApiError(other).into_response().status();
             (status, "Something went wrong; please try again.".into())

@@ -200,6 +200,7 @@
       const arg = rest.join(':');
       if (kind === 'reload') { location.reload(); return; }
       if (kind === 'redirect') { location.assign(fill(arg, data)); return; }
+      if (kind === 'go') { const u = getPath(data || {}, arg); if (typeof u === 'string' && /^https?:\/\//.test(u)) location.assign(u); return; }
       if (kind === 'message') toast(arg);
       if (kind === 'replace') { if (form) form.hidden = true; const t = $(arg); if (t) t.hidden = false; }
       if (kind === 'secret' && form) {
