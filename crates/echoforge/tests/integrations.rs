@@ -296,9 +296,11 @@ async fn twenty_concurrent_credential_reads_make_one_refresh_and_a_refused_refre
     let app = start(&oauth, None, None).await;
     let s = app.signed_up("owner@example.com").await;
     let cookie = web_login(&app, &s).await;
-    // Tokens that expire within the refresh margin: every read wants a refresh.
-    oauth.set("/expires-in?value=60").await;
+    // A token granted for one second: due for a refresh by the time it is read.
+    oauth.set("/expires-in?value=1").await;
     let (id, _) = connect_slack(&app, &s, &cookie).await;
+    oauth.set("/expires-in?value=3600").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let url = app.url(&format!("/api/internal/integration/{id}/credentials"));
     let reads = (0..20).map(|i| {
@@ -322,18 +324,27 @@ async fn twenty_concurrent_credential_reads_make_one_refresh_and_a_refused_refre
     assert!(answers.iter().all(|a| a["access_token"] == first.as_str()));
     let issued = oauth.state().await["tokens"].as_array().unwrap().clone();
     assert_eq!(issued[issued.len() - 2], first.as_str(), "the refreshed token is served");
+    let fresh =
+        reqwest::Client::new().get(&url).header("x-service-secret", SECRET).send().await.unwrap();
+    assert_eq!(fresh.json::<Value>().await.unwrap()["access_token"], first.as_str());
+    assert_eq!(oauth.state().await["counts"]["refresh_token"], 1, "a fresh token is not refreshed");
 
     let wrong =
         reqwest::Client::new().get(&url).header("x-service-secret", "nope").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
 
-    // Still due (60 s left): the next read refreshes, the provider refuses, the connection expires.
+    // Another connection whose token is due, and a provider that refuses the refresh: the
+    // connection expires.
+    oauth.set("/expires-in?value=1").await;
+    let (second, _) = connect_slack(&app, &s, &cookie).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     oauth.set("/fail-refresh?value=true").await;
+    let url = app.url(&format!("/api/internal/integration/{second}/credentials"));
     let r =
         reqwest::Client::new().get(&url).header("x-service-secret", SECRET).send().await.unwrap();
     assert_eq!(r.status(), 409);
     let c: Value = app
-        .get(&format!("/api/v1/integrations/{id}"), Some(&s.access_token))
+        .get(&format!("/api/v1/integrations/{second}"), Some(&s.access_token))
         .await
         .json()
         .await
@@ -603,5 +614,100 @@ async fn zendesk_credentials_are_checked_before_they_are_saved() {
     assert_eq!(
         app.delete(&format!("/api/v1/integrations/{id}"), Some(&other.access_token)).await.status(),
         404
+    );
+}
+
+#[tokio::test]
+async fn an_agent_creates_a_zendesk_ticket_through_a_provider_that_fails_once() {
+    #[derive(Clone, Default)]
+    struct Zd {
+        calls: Arc<Mutex<Vec<Value>>>,
+    }
+    async fn me() -> Json<Value> {
+        Json(json!({"user": {"id": 42, "email": "agent@acme.test"}}))
+    }
+    async fn create(State(z): State<Zd>, Json(body): Json<Value>) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let mut calls = z.calls.lock().unwrap();
+        calls.push(body.clone());
+        if calls.len() == 1 {
+            // The first attempt meets an outage; the connector retries.
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
+        }
+        let t = &body["ticket"];
+        Json(json!({"ticket": {"id": 1234, "subject": t["subject"], "status": "new"}}))
+            .into_response()
+    }
+    let zd = Zd::default();
+    let base = serve(
+        axum::Router::new()
+            .route("/api/v2/users/me.json", get(me))
+            .route("/api/v2/tickets.json", post(create))
+            .with_state(zd.clone()),
+    )
+    .await;
+    let fake = FakeLlm::start().await;
+    let zd_base = format!("{base}/api/v2");
+    let app = spawn_app_with(Options {
+        llm_base_url: Some(fake.base_url.clone()),
+        tweak: Some(Arc::new(move |s: &mut echoforge::config::Settings| {
+            s.integrations.allow_private_hosts = true;
+            s.integrations.providers.entry("zendesk".into()).or_default().api_base_url =
+                Some(zd_base.clone());
+        })),
+        ..Options::default()
+    })
+    .await;
+    let s = app.signed_up("owner@example.com").await;
+    let fields = json!({"subdomain": "acme", "email": "agent@acme.test", "api_token": "tok"});
+    let c = app
+        .post(
+            "/api/v1/integrations/zendesk/credentials",
+            Some(&s.access_token),
+            json!({"fields": fields}),
+        )
+        .await;
+    assert_eq!(c.status(), 201);
+    let id = c.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let spec =
+        AgentSpec { config: Some(json!({"confirm_side_effects": false})), ..Default::default() };
+    let agent = app.create_agent(&s.workspace_id, "Desk", "desk", spec).await;
+    let link = app
+        .client
+        .put(app.url(&format!("/api/v1/agents/{agent}/integrations/{id}")))
+        .bearer_auth(&s.access_token)
+        .json(&json!({"config": {"actions": ["create_ticket"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.json::<Value>().await.unwrap()["tools"], json!(["zendesk_create_ticket"]));
+    fake.push(Reply::tool_call(
+        "zendesk_create_ticket",
+        r#"{"subject":"Broken blender","comment":"It sparks.","requester_email":"pat@example.com","priority":"high"}"#,
+    ));
+    fake.push(Reply::text("I opened ticket 1234 for you."));
+    let r: Value = app
+        .post(
+            &format!("/api/v1/agents/{agent}/chat"),
+            Some(&s.access_token),
+            json!({"message": "My blender sparks"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "completed", "{r}");
+    let calls = zd.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "one 503, then the retry");
+    assert_eq!(
+        calls[1],
+        json!({"ticket": {"subject": "Broken blender", "comment": {"body": "It sparks."},
+            "requester": {"email": "pat@example.com"}, "priority": "high"}})
+    );
+    let last = fake.requests().last().unwrap().messages().to_vec();
+    assert!(
+        last.iter().any(|m| m["role"] == "tool"
+            && m["content"].as_str().unwrap_or("").contains("Created Zendesk ticket #1234")),
+        "{last:?}"
     );
 }

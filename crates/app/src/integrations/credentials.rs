@@ -144,7 +144,14 @@ pub(crate) async fn fresh(
     if c.status != "active" {
         return Err(disconnected(provider));
     }
-    let due = |c: &Connection| c.expires_at.is_some_and(|e| e - now_ms() < REFRESH_AHEAD_MS);
+    // Due 5 minutes before expiry, or at half-life for tokens granted for less than 10 minutes
+    // (else a short-lived token would be refreshed on every call).
+    let due = |c: &Connection| {
+        c.expires_at.is_some_and(|e| {
+            let lifetime = (e - c.updated_at).max(0);
+            e - now_ms() < REFRESH_AHEAD_MS.min(lifetime / 2)
+        })
+    };
     if provider.auth_type != AuthType::Oauth2 || (!force && !due(&c)) {
         return Ok((c.clone(), as_credentials(open(keyring, scope, &c).map_err(|e| failed(&e))?)));
     }
