@@ -10,7 +10,7 @@ use runtime::{AgentTools, Tool};
 use serde_json::Value;
 use store::TenantScope;
 
-use crate::integrations::tool::{IntegrationTool, enabled_actions};
+use crate::integrations::tool::{IntegrationTool, enabled_actions, offer};
 use crate::{App, AppError};
 
 impl App {
@@ -42,6 +42,7 @@ impl App {
                         .find(|n| !names.contains(n))
                         .expect("some name is free");
                     names.insert(name.clone());
+                    let spec = offer(provider, action, name, &link.purpose, &defaults);
                     tools.push(Arc::new(IntegrationTool {
                         store: self.inner.store.clone(),
                         keyring: self.inner.keyring.clone(),
@@ -50,9 +51,8 @@ impl App {
                         connection: c.id,
                         provider: provider.clone(),
                         action: action.clone(),
-                        name,
-                        purpose: link.purpose.clone(),
                         defaults: defaults.clone(),
+                        spec,
                     }));
                 }
             }

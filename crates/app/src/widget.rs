@@ -230,8 +230,8 @@ impl App {
             history: None,
             attachments: Vec::new(),
         };
-        let snapshot = self.agent_snapshot(&scope, &agent).await?;
-        let mut run = self.chat_as(scope, agent, snapshot, message, input).await?;
+        let cached = self.cached_agent_row(&scope, &agent).await?;
+        let mut run = self.chat_as(scope, cached, message, input).await?;
         // Forward only the public events; the run and its persistence are unaffected.
         let (tx, rx) = mpsc::channel(64);
         let mut events = std::mem::replace(&mut run.events, rx);

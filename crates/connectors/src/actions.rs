@@ -308,6 +308,41 @@ pub fn webhook_signature(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Zendesk's API-token authentication: `{email}/token:{api_token}`, Basic.
+fn zendesk_auth(creds: &Credentials) -> Result<String, ActionError> {
+    let raw = format!("{}/token:{}", creds.field("email")?, creds.field("api_token")?);
+    Ok(format!("Basic {}", STANDARD.encode(raw)))
+}
+
+/// Checks a form provider's credentials before they are saved: Zendesk is asked who the
+/// token belongs to (it answers an anonymous user, id `null`, for credentials it does not
+/// know); a webhook's URL must pass the address guard. Other providers have no check.
+pub async fn check_credentials(
+    http: &GuardedClient,
+    provider: &str,
+    base_url: &str,
+    creds: &Credentials,
+) -> Result<(), ActionError> {
+    match provider {
+        "zendesk" => {
+            let url = format!("{}/users/me.json", base_url.trim_end_matches('/'));
+            let request =
+                ApiRequest::new(Method::GET, &url).header("authorization", zendesk_auth(creds)?);
+            let r = http.call(request).await?;
+            if r.is_success() && r.json()["user"]["id"].is_number() {
+                Ok(())
+            } else {
+                Err(ActionError::Unauthorized)
+            }
+        }
+        "webhook" => {
+            http.check_url(creds.field("url")?)?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn zendesk(
     http: &GuardedClient,
     base: &str,
@@ -315,10 +350,7 @@ async fn zendesk(
     action: &str,
     a: &Value,
 ) -> Result<String, ActionError> {
-    let auth = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}/token:{}", creds.field("email")?, creds.field("api_token")?))
-    );
+    let auth = zendesk_auth(creds)?;
     let id = a.get("ticket_id").and_then(Value::as_u64).unwrap_or(0);
     let text = |k: &str| a.get(k).and_then(Value::as_str);
     let (method, url, body) = match action {

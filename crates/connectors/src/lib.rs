@@ -14,5 +14,5 @@ pub mod actions;
 pub mod oauth2;
 mod retry;
 
-pub use actions::{ActionError, Credentials, execute};
+pub use actions::{ActionError, Credentials, check_credentials, execute};
 pub use oauth2::{OAuthClient, OAuthEndpoints, OAuthError, Pkce, TokenSet};

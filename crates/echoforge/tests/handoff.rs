@@ -467,26 +467,6 @@ async fn answers_that_did_not_help_n_times_in_a_row_hand_over_before_the_next_on
     assert_eq!(open[0]["reason"], "2 answers in a row did not help the customer");
 }
 
-/// Signs in through the web endpoint; returns the `Cookie` header value.
-async fn web_cookie(app: &TestApp, s: &Session) -> String {
-    let resp = app
-        .client
-        .post(app.url("/web/login"))
-        .json(&json!({"email": s.email, "password": s.password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let set = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("ef_session="))
-        .expect("a session cookie");
-    set.split(';').next().unwrap().to_owned()
-}
-
 async fn web_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let resp = app.client.get(app.url(path)).header("cookie", cookie).send().await.unwrap();
     let status = resp.status().as_u16();
@@ -499,7 +479,7 @@ async fn the_inbox_pages_show_the_queue_and_the_transcript_to_the_workspace_only
     let (app, s, agent) = start(&fake, shop_config()).await;
     chat(&app, &s, &agent, "Where is my refund?", None).await;
     let h = open_handoffs(&app, &s.access_token).await[0]["id"].as_str().unwrap().to_owned();
-    let cookie = web_cookie(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     let (status, html) = web_page(&app, &cookie, "/inbox").await;
     assert_eq!(status, 200);
     assert!(html.contains("Waiting (1)") && html.contains(&format!("/inbox/{h}")), "{html}");
@@ -509,7 +489,7 @@ async fn the_inbox_pages_show_the_queue_and_the_transcript_to_the_workspace_only
     assert!(html.contains("Where is my refund?"), "the transcript: {html}");
     assert!(html.contains("requested"), "the events");
     let other = app.signed_up("other@example.com").await;
-    let other_cookie = web_cookie(&app, &other).await;
+    let other_cookie = app.web_login(&other).await;
     assert_eq!(web_page(&app, &other_cookie, &format!("/inbox/{h}")).await.0, 404);
     let (_, theirs) = web_page(&app, &other_cookie, "/inbox").await;
     assert!(theirs.contains("Waiting (0)") && !theirs.contains(&h));

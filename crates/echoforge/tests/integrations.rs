@@ -107,26 +107,23 @@ async fn start(oauth: &OAuthServer, slack_base: Option<String>, llm: Option<&Fak
     .await
 }
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+/// A server whose Zendesk API is at `api_base` (a stand-in on loopback).
+async fn start_with_zendesk(api_base: String, llm: Option<&FakeLlm>) -> TestApp {
+    let tweak = move |s: &mut echoforge::config::Settings| {
+        s.integrations.allow_private_hosts = true;
+        s.integrations.providers.entry("zendesk".into()).or_default().api_base_url =
+            Some(api_base.clone());
+    };
+    spawn_app_with(Options {
+        llm_base_url: llm.map(|f| f.base_url.clone()),
+        tweak: Some(Arc::new(tweak)),
+        ..Options::default()
+    })
+    .await
 }
 
-async fn web_login(app: &TestApp, s: &Session) -> String {
-    let resp = reqwest::Client::new()
-        .post(app.url("/web/login"))
-        .json(&json!({"email": s.email, "password": s.password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let set = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("ef_session="))
-        .expect("a session cookie");
-    set.split(';').next().unwrap().to_owned()
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// Connects Slack the way a browser does; returns the connection id and the callback URL used.
@@ -170,7 +167,7 @@ async fn slack_connects_through_a_real_oauth2_server_and_disconnects_with_revoca
     let oauth = OAuthServer::start().await;
     let app = start(&oauth, None, None).await;
     let s = app.signed_up("owner@example.com").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
 
     let available: Value = app
         .get("/api/v1/integrations/available", Some(&s.access_token))
@@ -236,7 +233,7 @@ async fn a_bad_state_another_persons_state_or_a_refused_code_store_nothing() {
     let oauth = OAuthServer::start().await;
     let app = start(&oauth, None, None).await;
     let s = app.signed_up("owner@example.com").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
 
     let forged = app.url("/integrations/slack/callback?code=abc&state=forged");
     let r = no_redirects().get(&forged).header("cookie", &cookie).send().await.unwrap();
@@ -251,7 +248,7 @@ async fn a_bad_state_another_persons_state_or_a_refused_code_store_nothing() {
         .unwrap()
         .to_owned();
     let other = app.signed_up("other@example.com").await;
-    let other_cookie = web_login(&app, &other).await;
+    let other_cookie = app.web_login(&other).await;
     let r = no_redirects().get(&callback).header("cookie", &other_cookie).send().await.unwrap();
     assert_eq!(r.status(), 400);
     // … and it was used up by that attempt.
@@ -295,7 +292,7 @@ async fn twenty_concurrent_credential_reads_make_one_refresh_and_a_refused_refre
     let oauth = OAuthServer::start().await;
     let app = start(&oauth, None, None).await;
     let s = app.signed_up("owner@example.com").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     // A token granted for one second: due for a refresh by the time it is read.
     oauth.set("/expires-in?value=1").await;
     let (id, _) = connect_slack(&app, &s, &cookie).await;
@@ -382,19 +379,12 @@ async fn an_agent_posts_to_slack_after_approval_or_directly_and_degrades_when_di
     let fake = FakeLlm::start().await;
     let app = start(&oauth, Some(format!("{slack_base}/api")), Some(&fake)).await;
     let s = app.signed_up("owner@example.com").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     let (id, _) = connect_slack(&app, &s, &cookie).await;
 
     let careful =
         app.create_agent(&s.workspace_id, "Careful", "careful", AgentSpec::default()).await;
-    let link = app
-        .client
-        .put(app.url(&format!("/api/v1/agents/{careful}/integrations/{id}")))
-        .bearer_auth(&s.access_token)
-        .json(&json!({"purpose": "tell the team about refunds", "config": {"defaults": {"channel": "#support"}}}))
-        .send()
-        .await
-        .unwrap();
+    let link = app.put(&format!("/api/v1/agents/{careful}/integrations/{id}"), Some(&s.access_token), json!({"purpose": "tell the team about refunds", "config": {"defaults": {"channel": "#support"}}})).await;
     assert_eq!(link.status(), 200);
     let link: Value = link.json().await.unwrap();
     assert_eq!(link["tools"], json!(["slack_send_message", "slack_list_channels"]));
@@ -467,13 +457,12 @@ async fn an_agent_posts_to_slack_after_approval_or_directly_and_degrades_when_di
         )
         .await;
     let link = app
-        .client
-        .put(app.url(&format!("/api/v1/agents/{quick}/integrations/{id}")))
-        .bearer_auth(&s.access_token)
-        .json(&json!({"config": {"actions": ["send_message"]}}))
-        .send()
-        .await
-        .unwrap();
+        .put(
+            &format!("/api/v1/agents/{quick}/integrations/{id}"),
+            Some(&s.access_token),
+            json!({"config": {"actions": ["send_message"]}}),
+        )
+        .await;
     assert_eq!(link.json::<Value>().await.unwrap()["tools"], json!(["slack_send_message"]));
     fake.push(Reply::tool_call("slack_send_message", r##"{"channel":"#general","text":"Hello"}"##));
     fake.push(Reply::text("Done."));
@@ -530,8 +519,6 @@ async fn an_agent_posts_to_slack_after_approval_or_directly_and_degrades_when_di
 
 #[tokio::test]
 async fn zendesk_credentials_are_checked_before_they_are_saved() {
-    #[derive(Clone, Default)]
-    struct Zd;
     async fn me(headers: HeaderMap) -> Json<Value> {
         use base64::Engine;
         let good = format!(
@@ -546,21 +533,8 @@ async fn zendesk_credentials_are_checked_before_they_are_saved() {
             json!({"user": {"id": null}})
         })
     }
-    let base =
-        serve(axum::Router::new().route("/api/v2/users/me.json", get(me)).with_state(Zd)).await;
-    let oauth = OAuthServer::start().await;
-    let zd_base = format!("{base}/api/v2");
-    let issuer = oauth.issuer.clone();
-    let app = spawn_app_with(Options {
-        tweak: Some(Arc::new(move |s: &mut echoforge::config::Settings| {
-            s.integrations.allow_private_hosts = true;
-            s.integrations.providers.entry("zendesk".into()).or_default().api_base_url =
-                Some(zd_base.clone());
-            let _ = &issuer;
-        })),
-        ..Options::default()
-    })
-    .await;
+    let base = serve(axum::Router::new().route("/api/v2/users/me.json", get(me))).await;
+    let app = start_with_zendesk(format!("{base}/api/v2"), None).await;
     let s = app.signed_up("owner@example.com").await;
     let post = |fields: Value| {
         let app = &app;
@@ -647,17 +621,7 @@ async fn an_agent_creates_a_zendesk_ticket_through_a_provider_that_fails_once() 
     )
     .await;
     let fake = FakeLlm::start().await;
-    let zd_base = format!("{base}/api/v2");
-    let app = spawn_app_with(Options {
-        llm_base_url: Some(fake.base_url.clone()),
-        tweak: Some(Arc::new(move |s: &mut echoforge::config::Settings| {
-            s.integrations.allow_private_hosts = true;
-            s.integrations.providers.entry("zendesk".into()).or_default().api_base_url =
-                Some(zd_base.clone());
-        })),
-        ..Options::default()
-    })
-    .await;
+    let app = start_with_zendesk(format!("{base}/api/v2"), Some(&fake)).await;
     let s = app.signed_up("owner@example.com").await;
     let fields = json!({"subdomain": "acme", "email": "agent@acme.test", "api_token": "tok"});
     let c = app
@@ -673,13 +637,12 @@ async fn an_agent_creates_a_zendesk_ticket_through_a_provider_that_fails_once() 
         AgentSpec { config: Some(json!({"confirm_side_effects": false})), ..Default::default() };
     let agent = app.create_agent(&s.workspace_id, "Desk", "desk", spec).await;
     let link = app
-        .client
-        .put(app.url(&format!("/api/v1/agents/{agent}/integrations/{id}")))
-        .bearer_auth(&s.access_token)
-        .json(&json!({"config": {"actions": ["create_ticket"]}}))
-        .send()
-        .await
-        .unwrap();
+        .put(
+            &format!("/api/v1/agents/{agent}/integrations/{id}"),
+            Some(&s.access_token),
+            json!({"config": {"actions": ["create_ticket"]}}),
+        )
+        .await;
     assert_eq!(link.json::<Value>().await.unwrap()["tools"], json!(["zendesk_create_ticket"]));
     fake.push(Reply::tool_call(
         "zendesk_create_ticket",

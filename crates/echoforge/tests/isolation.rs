@@ -178,13 +178,12 @@ async fn seed_a(app: &TestApp, fake: &FakeLlm, a: &Session) -> BTreeMap<&'static
     assert_eq!(connection.status(), 201);
     let connection = json_of(connection).await["id"].as_str().unwrap().to_owned();
     let link = app
-        .client
-        .put(app.url(&format!("/api/v1/agents/{agent}/integrations/{connection}")))
-        .bearer_auth(&a.access_token)
-        .json(&json!({"purpose": "tell A's systems"}))
-        .send()
-        .await
-        .unwrap();
+        .put(
+            &format!("/api/v1/agents/{agent}/integrations/{connection}"),
+            Some(&a.access_token),
+            json!({"purpose": "tell A's systems"}),
+        )
+        .await;
     assert_eq!(link.status(), 200);
     ids.insert("connection", connection);
     // Keys, an invite, an onboarding session.

@@ -330,31 +330,12 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-/// Signs in through the web endpoint; returns the `Cookie` header value.
-async fn web_login(app: &TestApp, s: &Session) -> String {
-    let resp = client()
-        .post(app.url("/web/login"))
-        .json(&json!({"email": s.email, "password": s.password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let set = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("ef_session="))
-        .expect("a session cookie");
-    set.split(';').next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn the_usage_page_shows_the_month_against_the_plan_and_a_chart_per_agent() {
     let fake = FakeLlm::start().await;
     let (app, s, sam, ria) = start(&fake).await;
     three_chats(&fake, &app, &s, &sam, &ria).await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     let resp = client().get(app.url("/usage")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();

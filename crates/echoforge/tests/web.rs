@@ -3,31 +3,10 @@
 //! browser are in tests/browser/.)
 
 use serde_json::{Value, json};
-use testkit::{AgentSpec, Session, TestApp, spawn_app};
+use testkit::{AgentSpec, TestApp, spawn_app};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
-}
-
-/// Signs in through the web endpoint; returns the `Cookie` header value.
-async fn web_login(app: &TestApp, s: &Session) -> String {
-    let resp = client()
-        .post(app.url("/web/login"))
-        .json(&json!({"email": s.email, "password": s.password}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(resp.status(), 200);
-    let set = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("ef_session="))
-        .expect("a session cookie");
-    assert!(set.contains("HttpOnly"), "{set}");
-    assert!(set.contains("SameSite=Lax"), "{set}");
-    set.split(';').next().unwrap().to_owned()
 }
 
 async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
@@ -86,7 +65,7 @@ async fn the_email_link_verifies_and_the_session_cookie_signs_in() {
     assert!(html.contains("That link did not work"), "a link works once");
 
     let s = app.login("web@example.com", "Correct1horse").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     let (status, html) = page(&app, &cookie, "/team").await;
     assert_eq!(status, 200);
     assert!(html.contains("My Team") && html.contains("Add your first team member"));
@@ -123,7 +102,7 @@ async fn the_email_link_verifies_and_the_session_cookie_signs_in() {
 async fn cookie_requests_that_change_things_need_the_csrf_token() {
     let app = spawn_app().await;
     let s = app.signed_up("csrf@example.com").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     let body = json!({"name": "Docs"});
     // Reading with the cookie works without a token.
     let resp =
@@ -179,7 +158,7 @@ async fn user_text_is_escaped_and_other_workspaces_pages_are_404() {
         .await
         .unwrap();
     let kb = kb["id"].as_str().unwrap().to_owned();
-    let alice = web_login(&app, &a).await;
+    let alice = app.web_login(&a).await;
     for path in [
         "/team".to_owned(),
         format!("/team/{agent}"),
@@ -194,7 +173,7 @@ async fn user_text_is_escaped_and_other_workspaces_pages_are_404() {
         assert!(!html.contains("<img src=x"), "{path} carries the raw tag");
         assert!(html.contains("&lt;script&gt;") || html.contains("&lt;script"), "{path}");
     }
-    let bob = web_login(&app, &b).await;
+    let bob = app.web_login(&b).await;
     for path in [
         format!("/team/{agent}"),
         format!("/chat/{agent}"),
@@ -213,7 +192,7 @@ async fn user_text_is_escaped_and_other_workspaces_pages_are_404() {
 async fn onboarding_pages_render_the_templates_conditional_fields() {
     let app = spawn_app().await;
     let s = app.signed_up("wizard@example.com").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     let (_, html) =
         page(&app, &cookie, "/team/new?q=answer+employee+questions+from+our+knowledge+base").await;
     assert!(html.contains("data-start-onboarding=\"knowledge-assistant\""));
@@ -294,7 +273,7 @@ async fn with_a_model_the_need_is_turned_into_a_suggested_template() {
     })
     .await;
     let s = app.signed_up("need@example.com").await;
-    let cookie = web_login(&app, &s).await;
+    let cookie = app.web_login(&s).await;
     fake.push(Reply::text(
         "Here you go:\n```json\n{\"template\": \"sales-assistant\", \"capabilities\": [\"send_emails\", \"teleport\"], \"knowledge\": \"price lists and case studies\", \"reason\": \"it follows up with leads\"}\n```",
     ));
@@ -350,7 +329,7 @@ async fn an_invite_is_accepted_from_its_page_and_the_workspace_can_be_switched()
     let mail = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let at = mail.find("/invites/").expect("an invite link");
     let path: String = mail[at..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
-    let bob_cookie = web_login(&app, &bob).await;
+    let bob_cookie = app.web_login(&bob).await;
     let (status, html) = page(&app, &bob_cookie, &path).await;
     assert_eq!(status, 200);
     assert!(html.contains("Accept invitation"), "{html}");

@@ -326,30 +326,16 @@ impl GuardedClient {
         if let Some((content_type, body)) = request.body {
             builder = builder.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
         }
-        let mut response = builder.send().await.map_err(|e| self.classify(e, &url))?;
-        let cap = self.config.max_response_bytes;
-        if response.content_length().is_some_and(|len| len > cap) {
-            return Err(FetchError::TooLarge { limit: cap });
-        }
+        let response = builder.send().await.map_err(|e| self.classify(e, &url))?;
         let status = response.status().as_u16();
         let header = |name: reqwest::header::HeaderName| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
         };
         let content_type = header(reqwest::header::CONTENT_TYPE);
-        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e, &url))? {
-            if (body.len() + chunk.len()) as u64 > cap {
-                return Err(FetchError::TooLarge { limit: cap });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(ApiResponse {
-            status,
-            content_type,
-            retry_after_secs: retry_after,
-            bytes: body.freeze(),
-        })
+        let retry_after_secs =
+            header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
+        let bytes = self.read_capped(response, &url, self.config.max_response_bytes).await?;
+        Ok(ApiResponse { status, content_type, retry_after_secs, bytes })
     }
 
     /// GET without robots.txt and with a specific size cap (used for robots.txt itself and by
@@ -365,7 +351,7 @@ impl GuardedClient {
         url: &Url,
         cap: u64,
     ) -> Result<FetchedPage, FetchError> {
-        let mut response = request.send().await.map_err(|e| self.classify(e, url))?;
+        let response = request.send().await.map_err(|e| self.classify(e, url))?;
         let status = response.status();
         let final_url = response.url().clone();
         if !(status.is_success() || status == reqwest::StatusCode::NOT_MODIFIED) {
@@ -374,31 +360,42 @@ impl GuardedClient {
                 url: final_url.to_string(),
             });
         }
-        if response.content_length().is_some_and(|len| len > cap) {
-            return Err(FetchError::TooLarge { limit: cap });
-        }
         let header = |name: reqwest::header::HeaderName| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
         };
         let content_type = header(reqwest::header::CONTENT_TYPE);
         let etag = header(reqwest::header::ETAG);
         let last_modified = header(reqwest::header::LAST_MODIFIED);
-        let mut body = BytesMut::new();
-        // Counted per chunk: a server may omit or lie about Content-Length.
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e, url))? {
-            if (body.len() + chunk.len()) as u64 > cap {
-                return Err(FetchError::TooLarge { limit: cap });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let bytes = self.read_capped(response, url, cap).await?;
         Ok(FetchedPage {
             final_url,
             status: status.as_u16(),
             content_type,
             etag,
             last_modified,
-            bytes: body.freeze(),
+            bytes,
         })
+    }
+
+    /// The body, refused as soon as it is known to exceed `cap`: from `Content-Length`, and
+    /// counted per chunk (a server may omit or lie about it).
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+        url: &Url,
+        cap: u64,
+    ) -> Result<Bytes, FetchError> {
+        if response.content_length().is_some_and(|len| len > cap) {
+            return Err(FetchError::TooLarge { limit: cap });
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e, url))? {
+            if (body.len() + chunk.len()) as u64 > cap {
+                return Err(FetchError::TooLarge { limit: cap });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     fn classify(&self, e: reqwest::Error, url: &Url) -> FetchError {

@@ -156,6 +156,37 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut req = self.client.put(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Signs in through the web app's endpoint; returns the `Cookie` header value
+    /// (`ef_session=…`), after checking the cookie is HttpOnly and SameSite=Lax.
+    pub async fn web_login(&self, s: &Session) -> String {
+        let resp = self
+            .client
+            .post(self.url("/web/login"))
+            .json(&json!({"email": s.email, "password": s.password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 200);
+        let set = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().expect("a header value").to_owned())
+            .find(|v| v.starts_with("ef_session="))
+            .expect("a session cookie");
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Lax"), "{set}");
+        set.split(';').next().expect("a cookie").to_owned()
+    }
+
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
         let mut req = self.client.patch(self.url(path)).json(&body);
         if let Some(t) = token {

@@ -12,10 +12,12 @@ use parking_lot::Mutex;
 
 const TTL: Duration = Duration::from_secs(5);
 
-/// A stored agent and its runtime snapshot.
+/// A stored agent, its runtime snapshot and its escalation settings (parsed once, read on
+/// every message).
 pub(crate) struct CachedAgent {
     pub(crate) agent: store::Agent,
     pub(crate) snapshot: runtime::AgentSnapshot,
+    pub(crate) escalation: Option<crate::handoff::triggers::EscalationSettings>,
 }
 
 type Entry = (Instant, Arc<CachedAgent>);

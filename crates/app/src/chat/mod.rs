@@ -248,9 +248,7 @@ impl App {
                     Err(_) => self.store().get_agent_by_slug(&scope, agent).await,
                 }
                 .map_err(AppError::from_store("agent"))?;
-                let snapshot = self.agent_snapshot(&scope, &row).await?;
-                let found =
-                    Arc::new(crate::chat::agent_cache::CachedAgent { agent: row, snapshot });
+                let found = self.cache_entry(&scope, row).await?;
                 cache.put(scope.workspace_id(), agent, found.clone());
                 found
             }
@@ -262,6 +260,38 @@ impl App {
                 format!("{} is paused; activate it before chatting", found.agent.display_name),
             ));
         }
+        Ok(found)
+    }
+
+    /// What the chat path keeps of a stored agent: its snapshot (with its own tools) and its
+    /// escalation settings.
+    async fn cache_entry(
+        &self,
+        scope: &TenantScope,
+        row: store::Agent,
+    ) -> Result<Arc<crate::chat::agent_cache::CachedAgent>, AppError> {
+        let snapshot = self.agent_snapshot(scope, &row).await?;
+        let escalation = crate::handoff::triggers::EscalationSettings::of(&row);
+        Ok(Arc::new(crate::chat::agent_cache::CachedAgent { agent: row, snapshot, escalation }))
+    }
+
+    /// [`App::chat_agent_cached`] for an agent already read and admitted elsewhere (the
+    /// widget's public path): the cached entry when it is of this version of the agent.
+    pub(crate) async fn cached_agent_row(
+        &self,
+        scope: &TenantScope,
+        row: &store::Agent,
+    ) -> Result<Arc<crate::chat::agent_cache::CachedAgent>, AppError> {
+        let cache = &self.engine().agents;
+        let key = row.id.to_string();
+        if let Some(found) = cache.get(scope.workspace_id(), &key)
+            && found.agent.version == row.version
+            && found.agent.updated_at == row.updated_at
+        {
+            return Ok(found);
+        }
+        let found = self.cache_entry(scope, row.clone()).await?;
+        cache.put(scope.workspace_id(), &key, found.clone());
         Ok(found)
     }
 
@@ -290,7 +320,7 @@ impl App {
     pub async fn start_chat(&self, p: &Principal, input: ChatInput) -> Result<ChatRun, AppError> {
         let message = self.chat_message(&input.message)?;
         let cached = self.chat_agent_cached(p, &input.agent).await?;
-        self.chat_as(p.scope(), cached.agent.clone(), cached.snapshot.clone(), message, input).await
+        self.chat_as(p.scope(), cached, message, input).await
     }
 
     /// The message to answer, trimmed; refuses empty and too long ones.
@@ -315,11 +345,13 @@ impl App {
     pub(crate) async fn chat_as(
         &self,
         scope: TenantScope,
-        agent: store::Agent,
-        snapshot: runtime::AgentSnapshot,
+        cached: Arc<crate::chat::agent_cache::CachedAgent>,
         message: String,
         input: ChatInput,
     ) -> Result<ChatRun, AppError> {
+        let agent = cached.agent.clone();
+        let snapshot = cached.snapshot.clone();
+        let escalation = cached.escalation.as_ref();
         // Every surface starts its runs here, so the plan's monthly messages are checked once
         // for all of them (from memory: see `plan_limits`).
         self.check_message_limit(&scope).await?;
@@ -384,6 +416,7 @@ impl App {
                 .answer_by_people(
                     &scope,
                     &agent,
+                    escalation,
                     conversation_id,
                     handoff_state,
                     &message,
@@ -403,6 +436,7 @@ impl App {
                     .answer_when_unanswered(
                         &scope,
                         &agent,
+                        escalation,
                         conversation_id,
                         &stored,
                         &message,

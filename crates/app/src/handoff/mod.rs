@@ -392,14 +392,13 @@ impl App {
         &self,
         scope: &TenantScope,
         agent: &store::Agent,
+        escalation: Option<&triggers::EscalationSettings>,
         conversation_id: ConversationId,
         stored: &[Message],
         message: &str,
         end_user_id: Option<&str>,
     ) -> Result<Option<ChatRun>, AppError> {
-        let Some(reason) =
-            triggers::EscalationSettings::of(agent).and_then(|s| s.unanswered(stored))
-        else {
+        let Some(reason) = escalation.and_then(|s| s.unanswered(stored)) else {
             return Ok(None);
         };
         let new = NewHandoff { agent_id: agent.id, conversation_id: Some(conversation_id), reason };
@@ -407,6 +406,7 @@ impl App {
         self.answer_by_people(
             scope,
             agent,
+            escalation,
             conversation_id,
             HandoffState::Waiting,
             message,
@@ -422,6 +422,7 @@ impl App {
         &self,
         scope: &TenantScope,
         agent: &store::Agent,
+        escalation: Option<&triggers::EscalationSettings>,
         conversation_id: ConversationId,
         state: HandoffState,
         message: &str,
@@ -429,9 +430,7 @@ impl App {
     ) -> Result<Option<ChatRun>, AppError> {
         let mut state = state;
         if !matches!(state, HandoffState::Waiting | HandoffState::Human) {
-            let Some(settings) = triggers::EscalationSettings::of(agent) else {
-                return Ok(None);
-            };
+            let Some(settings) = escalation else { return Ok(None) };
             let Some(reason) = settings.trigger(message) else { return Ok(None) };
             let new =
                 NewHandoff { agent_id: agent.id, conversation_id: Some(conversation_id), reason };

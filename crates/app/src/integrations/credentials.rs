@@ -11,7 +11,6 @@ use catalog::{AuthType, Provider};
 use connectors::Credentials;
 use domain::ConnectionId;
 use domain::time::{Millis, now_ms};
-use fetch::{ApiRequest, Method};
 use serde::{Deserialize, Serialize};
 use store::{Connection, Store, TenantScope};
 use vault::Keyring;
@@ -89,43 +88,26 @@ pub(crate) async fn test_credentials(
     provider: &Provider,
     fields: &BTreeMap<String, String>,
 ) -> Result<(), AppError> {
-    let http = integrations.http();
-    let bad = |msg: String| AppError::field("/fields", "rejected", msg);
-    match provider.slug.as_str() {
-        "zendesk" => {
-            let base = integrations.api_base(provider, fields);
-            let url = format!(
-                "{}{}",
-                base.trim_end_matches('/'),
-                provider.test_path.as_deref().unwrap_or("/users/me.json")
-            );
-            let auth = {
-                use base64::Engine;
-                let raw = format!("{}/token:{}", fields["email"], fields["api_token"]);
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    let base = integrations.api_base(provider, fields);
+    let creds = Credentials::Fields(fields.clone());
+    connectors::check_credentials(&integrations.http(), &provider.slug, &base, &creds)
+        .await
+        .map_err(|e| {
+            let message = match e {
+                connectors::ActionError::Unauthorized => {
+                    format!("{} did not accept these credentials", provider.name)
+                }
+                connectors::ActionError::Transport(
+                    fetch::FetchError::InvalidUrl(_)
+                    | fetch::FetchError::UnsupportedScheme(_)
+                    | fetch::FetchError::BlockedAddress { .. },
+                ) => {
+                    return AppError::field("/fields/url", "invalid", e.to_string());
+                }
+                other => format!("{} could not be reached: {other}", provider.name),
             };
-            let r = http
-                .call(ApiRequest::new(Method::GET, &url).header("authorization", auth))
-                .await
-                .map_err(|e| bad(format!("Zendesk could not be reached: {e}")))?;
-            // Zendesk answers an anonymous user (id null) for credentials it does not know.
-            let known = r.json()["user"]["id"].is_number();
-            if !r.is_success() || !known {
-                return Err(bad(format!(
-                    "Zendesk did not accept these credentials (HTTP {})",
-                    r.status
-                )));
-            }
-            Ok(())
-        }
-        "webhook" => {
-            let url = &fields["url"];
-            http.check_url(url)
-                .map_err(|e| AppError::field("/fields/url", "invalid", e.to_string()))?;
-            Ok(())
-        }
-        _ => Ok(()),
-    }
+            AppError::field("/fields", "rejected", message)
+        })
 }
 
 /// Credentials for a call, refreshed first when due (or when `force`, after the provider
@@ -153,7 +135,7 @@ pub(crate) async fn fresh(
         })
     };
     if provider.auth_type != AuthType::Oauth2 || (!force && !due(&c)) {
-        return Ok((c.clone(), as_credentials(open(keyring, scope, &c).map_err(|e| failed(&e))?)));
+        return usable(keyring, scope, c);
     }
     // One refresh per connection in this process …
     let lock = integrations.refresh_lock(id);
@@ -165,7 +147,7 @@ pub(crate) async fn fresh(
     }
     if c.updated_at != seen || (!force && !due(&c)) {
         // Someone refreshed while this caller waited.
-        return Ok((c.clone(), as_credentials(open(keyring, scope, &c).map_err(|e| failed(&e))?)));
+        return usable(keyring, scope, c);
     }
     // … and across processes, by the row lease.
     let started = std::time::Instant::now();
@@ -190,10 +172,7 @@ pub(crate) async fn fresh(
             if now_c.status != "active" {
                 return Err(disconnected(provider));
             }
-            return Ok((
-                now_c.clone(),
-                as_credentials(open(keyring, scope, &now_c).map_err(|e| failed(&e))?),
-            ));
+            return usable(keyring, scope, now_c);
         }
     }
     let stored = open(keyring, scope, &c).map_err(|e| failed(&e))?;
@@ -256,9 +235,16 @@ fn disconnected(provider: &Provider) -> CredentialError {
     ))
 }
 
-fn as_credentials(stored: Stored) -> Credentials {
-    match stored {
-        Stored::Tokens { access_token, .. } => Credentials::Bearer(access_token),
-        Stored::Fields { fields } => Credentials::Fields(fields),
-    }
+/// The connection with its credentials opened for a call.
+fn usable(
+    keyring: &Keyring,
+    scope: &TenantScope,
+    c: Connection,
+) -> Result<(Connection, Credentials), CredentialError> {
+    let creds =
+        match open(keyring, scope, &c).map_err(|e| CredentialError::Failed(e.to_string()))? {
+            Stored::Tokens { access_token, .. } => Credentials::Bearer(access_token),
+            Stored::Fields { fields } => Credentials::Fields(fields),
+        };
+    Ok((c, creds))
 }

@@ -102,11 +102,6 @@ impl App {
             .inner
             .integrations
             .api_base(provider, fields.as_ref().unwrap_or(&Default::default()));
-        let fields = fields.map(|mut f| {
-            // Secret fields are what the runtime needs; non-secret ones too. All are returned.
-            f.retain(|_, v| !v.is_empty());
-            f
-        });
         Ok(ServiceCredentials {
             connection_id: c.id,
             provider: c.provider,

@@ -119,11 +119,9 @@ impl Integrations {
         provider: &Provider,
         fields: &BTreeMap<String, String>,
     ) -> String {
-        let mut base = self
-            .setup(&provider.slug)
-            .api_base_url
-            .or_else(|| provider.api_base_url.clone())
-            .unwrap_or_default();
+        let configured =
+            self.settings.read().providers.get(&provider.slug).and_then(|s| s.api_base_url.clone());
+        let mut base = configured.or_else(|| provider.api_base_url.clone()).unwrap_or_default();
         for f in provider.fields.iter().filter(|f| !f.secret) {
             if let Some(v) = fields.get(&f.name) {
                 base = base.replace(&format!("{{{}}}", f.name), v);

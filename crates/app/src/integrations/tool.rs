@@ -42,12 +42,39 @@ pub(crate) struct IntegrationTool {
     pub(crate) connection: ConnectionId,
     pub(crate) provider: Provider,
     pub(crate) action: ProviderAction,
-    /// The tool name (unique within the agent).
-    pub(crate) name: String,
-    /// The link's purpose, appended to the description the model reads.
-    pub(crate) purpose: String,
     /// Defaults from the link's config (`defaults`), used where the model gave no value.
     pub(crate) defaults: serde_json::Map<String, Value>,
+    /// What the model is offered, built once (see [`IntegrationTool::offer`]).
+    pub(crate) spec: llm::ToolSpec,
+}
+
+/// The tool as the model is offered it: named `name` (unique within the agent), the link's
+/// purpose after the action's description, and arguments the link gives defaults for made
+/// optional (they are filled in `call`).
+pub(crate) fn offer(
+    provider: &Provider,
+    action: &ProviderAction,
+    name: String,
+    purpose: &str,
+    defaults: &serde_json::Map<String, Value>,
+) -> llm::ToolSpec {
+    let mut description = format!("{} ({})", action.description, provider.name);
+    if !purpose.is_empty() {
+        description.push_str(". Use it for: ");
+        description.push_str(purpose);
+    }
+    let mut parameters = action.parameters.clone();
+    if let Some(required) = parameters.get_mut("required").and_then(Value::as_array_mut) {
+        required.retain(|r| r.as_str().is_none_or(|k| !defaults.contains_key(k)));
+    }
+    if let Some(props) = parameters.get_mut("properties").and_then(Value::as_object_mut) {
+        for (k, v) in defaults {
+            if let Some(Value::Object(p)) = props.get_mut(k) {
+                p.insert("default".into(), v.clone());
+            }
+        }
+    }
+    llm::ToolSpec { name, description, parameters }
 }
 
 impl IntegrationTool {
@@ -98,26 +125,7 @@ impl IntegrationTool {
 #[async_trait]
 impl Tool for IntegrationTool {
     fn spec(&self) -> llm::ToolSpec {
-        let mut description = format!("{} ({})", self.action.description, self.provider.name);
-        if !self.purpose.is_empty() {
-            description.push_str(". Use it for: ");
-            description.push_str(&self.purpose);
-        }
-        // Arguments the link gives defaults for are optional to the model (filled in `call`).
-        let mut parameters = self.action.parameters.clone();
-        if !self.defaults.is_empty() {
-            if let Some(required) = parameters.get_mut("required").and_then(Value::as_array_mut) {
-                required.retain(|r| r.as_str().is_none_or(|k| !self.defaults.contains_key(k)));
-            }
-            if let Some(props) = parameters.get_mut("properties").and_then(Value::as_object_mut) {
-                for (k, v) in &self.defaults {
-                    if let Some(Value::Object(p)) = props.get_mut(k) {
-                        p.insert("default".into(), v.clone());
-                    }
-                }
-            }
-        }
-        llm::ToolSpec { name: self.name.clone(), description, parameters }
+        self.spec.clone()
     }
 
     fn side_effect(&self) -> bool {

@@ -4,13 +4,12 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{WebUser, error_page, render, render_status};
+use super::{WebUser, error_page, render};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -77,11 +76,7 @@ async fn callback(
                 format!(": {}", detail.chars().take(300).collect::<String>())
             }
         );
-        return render_status(
-            StatusCode::BAD_REQUEST,
-            "error.html",
-            json!({"status": 400, "message": message}),
-        );
+        return error_page(app::AppError::bad_request("authorization_declined", message));
     }
     let outcome = state
         .app
