@@ -16,6 +16,7 @@ pub mod handoff;
 pub mod integrations;
 pub mod knowledge;
 pub mod mail;
+pub mod mcp;
 mod onboarding;
 mod plan_limits;
 mod tools;

@@ -130,10 +130,12 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .split_for_parts();
     utoipa::Modify::modify(&openapi::ProblemResponses, &mut openapi);
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    let mcp = routes::mcp::router(&app, config.max_body_bytes);
     let state = AppState { app, metrics, openapi, max_upload_bytes: config.max_upload_bytes };
     api.route("/api/v1/openapi.json", axum::routing::get(routes::ops::openapi))
         .merge(routes::openai::router())
         .merge(routes::ws::router())
+        .merge(mcp)
         .merge(web::router())
         .route_layer(axum::middleware::from_fn(observe::track))
         .fallback(routes::ops::not_found)

@@ -186,6 +186,8 @@ pub struct ChatRun {
     pub agent: store::Agent,
     pub events: mpsc::Receiver<RunEvent>,
     pub done: oneshot::Receiver<ChatResult>,
+    /// Stops the run (it ends `cancelled` and is persisted so).
+    pub cancel: runtime::CancellationToken,
 }
 
 /// A persisted run.
@@ -540,6 +542,7 @@ impl App {
     ) -> ChatRun {
         let (tx, events) = mpsc::channel(64);
         let (done_tx, done) = oneshot::channel();
+        let cancel = handle.cancel.clone();
         let app = self.clone();
         let agent_id = agent.id;
         tokio::spawn(async move {
@@ -609,7 +612,7 @@ impl App {
             }
             let _ = done_tx.send(ChatResult { outcome, pending_actions });
         });
-        ChatRun { conversation_id, run_id, agent, events, done }
+        ChatRun { conversation_id, run_id, agent, events, done, cancel }
     }
 
     /// The runtime's view of a stored agent, with its own tools (see [`crate::tools`]).

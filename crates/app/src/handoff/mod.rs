@@ -506,7 +506,14 @@ fn silent_run(agent: store::Agent, conversation_id: ConversationId, notice: Stri
         duration_ms: 0,
     };
     let _ = done_tx.send(ChatResult { outcome, pending_actions: Vec::new() });
-    ChatRun { conversation_id, run_id, agent, events, done }
+    ChatRun {
+        conversation_id,
+        run_id,
+        agent,
+        events,
+        done,
+        cancel: runtime::CancellationToken::new(),
+    }
 }
 
 fn conflict_message(mv: HandoffMove) -> &'static str {

@@ -11,6 +11,7 @@ pub mod handoffs;
 pub mod integrations;
 pub mod keys;
 pub mod knowledge;
+pub mod mcp;
 pub mod model_provider;
 pub mod onboarding;
 pub mod openai;

@@ -282,7 +282,7 @@
       const box = $(`input[name="enabled_capabilities"][value="${CSS.escape(section.dataset.needsCapability)}"]`);
       box?.addEventListener('change', () => { section.hidden = !box.checked; });
     }
-    for (const n of $$('[data-origin-text]')) n.textContent = location.origin + (n.textContent === '/v1' ? '/v1' : '');
+    for (const n of $$('[data-origin-text]')) n.textContent = location.origin + n.textContent;
     for (const n of $$('[data-widget-snippet]')) {
       n.textContent = `<script src="${location.origin}/widget.js" data-agent="${n.dataset.publicId}" async></script>`;
     }

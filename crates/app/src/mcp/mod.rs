@@ -1,0 +1,5 @@
+//! MCP both ways: the tools EchoForge serves at `/mcp` ([`server`]).
+
+pub mod server;
+
+pub use server::McpBackend;
