@@ -125,6 +125,7 @@ struct Inner {
     widget: widget::WidgetGate,
     plan_tiers: plan_limits::PlanTiers,
     integrations: Arc<integrations::Integrations>,
+    mcp: mcp::client::McpClients,
 }
 
 impl App {
@@ -166,6 +167,7 @@ impl App {
                 widget: widget::WidgetGate::default(),
                 plan_tiers: plan_limits::PlanTiers::default(),
                 integrations: Arc::default(),
+                mcp: Default::default(),
             }),
         }
     }
@@ -205,6 +207,7 @@ impl App {
     /// Writes batched bookkeeping (API-key last-used times, usage counters) and sweeps old runs. Called periodically and at
     /// shutdown.
     pub async fn flush(&self) {
+        self.reap_idle_mcp_servers().await;
         let used = self.inner.caches.take_last_used();
         if !used.is_empty() {
             if let Err(e) = self.inner.store.touch_api_keys(&used).await {

@@ -57,6 +57,7 @@ impl App {
                 }
             }
         }
+        tools.extend(self.agent_mcp_tools(scope, agent.id, &mut names).await?);
         Ok(AgentTools::new(tools))
     }
 }

@@ -139,6 +139,8 @@ typed_id!(/// One agent run (a trace).
     RunId, "run", "run");
 typed_id!(/// A connection to an outside integration.
     ConnectionId, "con", "connection");
+typed_id!(/// An MCP server a workspace registered as a tool source.
+    McpServerId, "mcp", "MCP server");
 typed_id!(/// A durable background job.
     JobId, "job", "job");
 typed_id!(/// An audit event.

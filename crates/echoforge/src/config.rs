@@ -32,6 +32,65 @@ pub struct Settings {
     /// Integration providers' client credentials and endpoints.
     #[serde(default)]
     pub integrations: IntegrationsSettings,
+    /// MCP servers as tool sources: the commands workspaces may run, limits.
+    #[serde(default)]
+    pub mcp: McpSettings,
+}
+
+/// `[mcp]`: which commands workspaces may run as stdio MCP servers
+/// (`[mcp.commands.everything] command = "npx", args = ["-y", "@modelcontextprotocol/server-everything"]`;
+/// a workspace names one and may add arguments, never its own command line), whether HTTP
+/// servers may be on private networks, and the limits of each tool call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpSettings {
+    pub commands: std::collections::BTreeMap<String, McpCommandSettings>,
+    pub allow_private_hosts: bool,
+    pub call_timeout_secs: u64,
+    pub max_result_bytes: usize,
+    /// A server unused this long is stopped (started again on the next call).
+    pub idle_secs: u64,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        Self {
+            commands: Default::default(),
+            allow_private_hosts: false,
+            call_timeout_secs: 30,
+            max_result_bytes: 64 * 1024,
+            idle_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpCommandSettings {
+    pub command: String,
+    pub args: Vec<String>,
+}
+
+impl McpSettings {
+    /// The use cases' view of these settings.
+    pub fn to_app(&self) -> app::mcp::McpSettings {
+        app::mcp::McpSettings {
+            commands: self
+                .commands
+                .iter()
+                .map(|(k, c)| {
+                    (
+                        k.clone(),
+                        app::mcp::McpCommand { command: c.command.clone(), args: c.args.clone() },
+                    )
+                })
+                .collect(),
+            allow_private_hosts: self.allow_private_hosts,
+            call_timeout: std::time::Duration::from_secs(self.call_timeout_secs.max(1)),
+            max_result_bytes: self.max_result_bytes.max(1024),
+            idle_after: std::time::Duration::from_secs(self.idle_secs.max(1)),
+        }
+    }
 }
 
 /// `[integrations]`: per provider (`[integrations.providers.slack]`), the OAuth2 client id and
@@ -292,6 +351,7 @@ impl Default for Settings {
             runs: RunsSettings { retention_days: 30 },
             widget: WidgetSettings::default(),
             integrations: IntegrationsSettings::default(),
+            mcp: McpSettings::default(),
         }
     }
 }

@@ -108,6 +108,7 @@ pub async fn open_app(settings: &Settings, public_url: String) -> anyhow::Result
         agent_per_day: settings.widget.agent_per_day,
     });
     app.set_integrations(settings.integrations.to_app());
+    app.set_mcp(settings.mcp.to_app());
     Ok(app)
 }
 

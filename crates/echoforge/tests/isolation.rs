@@ -46,6 +46,7 @@ async fn snapshot(app: &TestApp, a: &Session, ids: &BTreeMap<&str, String>) -> V
         "/api/v1/runs".to_owned(),
         "/api/v1/templates".to_owned(),
         "/api/v1/integrations".to_owned(),
+        "/api/v1/mcp-servers".to_owned(),
     ];
     paths.push(format!("/api/v1/agents/{}/integrations", ids["agent"]));
     paths.push(format!("/api/v1/agents/{}/revisions", ids["agent"]));
@@ -186,6 +187,21 @@ async fn seed_a(app: &TestApp, fake: &FakeLlm, a: &Session) -> BTreeMap<&'static
         .await;
     assert_eq!(link.status(), 200);
     ids.insert("connection", connection);
+    // An MCP server (registered though it cannot be reached), linked to the agent.
+    let server = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "A's tools", "transport": "http", "url": "http://mcp.invalid/mcp"}),
+        )
+        .await;
+    assert_eq!(server.status(), 201);
+    let server = json_of(server).await["id"].as_str().unwrap().to_owned();
+    let link = app
+        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{server}"), t, json!({"tools": []}))
+        .await;
+    assert_eq!(link.status(), 200);
+    ids.insert("mcp_server", server);
     // Keys, an invite, an onboarding session.
     let key = json_of(app.post("/api/v1/api-keys", t, json!({"name": "A's key"})).await).await;
     ids.insert("key", key["id"].as_str().unwrap().to_owned());
@@ -235,6 +251,7 @@ fn id_for(ids: &BTreeMap<&str, String>, path: &str, param: &str) -> Option<Strin
         "step_id" => "step",
         "handoff_id" | "handoff" => "handoff",
         "connection_id" => "connection",
+        "server_id" => "mcp_server",
         "rev" => return Some("1".into()),
         _ => return None,
     };
@@ -262,6 +279,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/v1/agents/{id}") => json!({"version": 2, "tagline": "B was here"}),
         ("post", "/api/v1/agents/{agent}/chat") => json!({"message": "hello"}),
         ("put", "/api/v1/agents/{id}/integrations/{connection_id}") => json!({"purpose": "B's"}),
+        ("put", "/api/v1/agents/{id}/mcp-servers/{server_id}") => json!({"tools": []}),
         ("post", "/api/v1/agents/{id}/keys") => json!({"name": "B's", "permissions": ["chat"]}),
         ("post", "/api/v1/agents/{id}/save-as-template") => json!({"slug": "b-copy"}),
         ("post", p) if p.ends_with("/actions/{action_id}") => json!({"approve": true}),

@@ -75,6 +75,7 @@ pub struct AppState {
         (name = "runs", description = "Run traces with their steps"),
         (name = "widget", description = "The embeddable chat widget's public endpoints"),
         (name = "admin", description = "Platform-operator tasks on any workspace"),
+        (name = "mcp", description = "MCP servers as tool sources for agents (the MCP endpoint itself is /mcp, see docs/MCP.md)"),
         (name = "usage", description = "Usage per agent and day, and this month against the plan"),
     )
 )]
@@ -126,6 +127,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::admin::router())
         .merge(routes::model_provider::router())
         .merge(routes::integrations::router())
+        .merge(routes::mcp_servers::router())
         .merge(routes::usage::router())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::ProblemResponses, &mut openapi);

@@ -255,7 +255,7 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
-            connect_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
             idle_after: Duration::from_secs(300),
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),

@@ -23,6 +23,7 @@ mod handoffs;
 mod integrations;
 mod kinds;
 mod knowledge;
+mod mcp;
 mod model_providers;
 mod onboarding;
 mod run_records;
@@ -50,6 +51,7 @@ pub use knowledge::{
     Document, DocumentIndexed, KnowledgeBase, KnowledgeBasePatch, KnowledgeBaseStats, NewDocument,
     NewKnowledgeBase,
 };
+pub use mcp::{AgentMcpTools, McpServer, NewMcpServer};
 pub use model_providers::{SetModelProvider, WorkspaceModelProvider};
 pub use onboarding::OnboardingSession;
 pub use run_records::RunRecord;

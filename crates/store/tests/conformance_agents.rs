@@ -13,6 +13,8 @@ mod integrations;
 mod knowledge;
 #[path = "conformance_agents/live_handoff.rs"]
 mod live_handoff;
+#[path = "conformance_agents/mcp_servers.rs"]
+mod mcp_servers;
 
 use batched::*;
 use conversations::*;
@@ -21,6 +23,7 @@ use domain::*;
 use integrations::*;
 use knowledge::*;
 use live_handoff::*;
+use mcp_servers::*;
 use serde_json::json;
 use store::testing::TestDb;
 use store::*;
@@ -50,6 +53,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    mcp_servers_tools_and_agent_picks_hold_on_both_engines,
     agents_are_created_found_listed_and_counted,
     agent_slugs_are_unique_per_workspace,
     agent_updates_need_the_current_version_and_write_revisions,

@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod keys;
 pub mod knowledge;
 pub mod mcp;
+pub mod mcp_servers;
 pub mod model_provider;
 pub mod onboarding;
 pub mod openai;

@@ -1,0 +1,282 @@
+//! Tools from MCP servers: `@modelcontextprotocol/server-everything` (npm, installed in
+//! tests/servers by scripts/test) over stdio and over streamable HTTP, registered by a
+//! workspace, its tools given to an agent, called by the scripted model; a killed stdio server
+//! is started again on the next call; a server that is down answers the model with an error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fakellm::{FakeLlm, Reply};
+use serde_json::{Value, json};
+use testkit::{AgentSpec, Options, Session, TestApp, spawn_app_with};
+
+const EVERYTHING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+);
+
+async fn body(resp: reqwest::Response) -> Value {
+    resp.json().await.expect("a JSON body")
+}
+
+async fn start(fake: &FakeLlm) -> TestApp {
+    assert!(
+        std::path::Path::new(EVERYTHING).exists(),
+        "server-everything is missing: run `npm ci` in tests/servers (scripts/test does)"
+    );
+    spawn_app_with(Options {
+        llm_base_url: Some(fake.base_url.clone()),
+        tweak: Some(Arc::new(|s: &mut echoforge::config::Settings| {
+            s.mcp.commands.insert(
+                "everything".into(),
+                echoforge::config::McpCommandSettings {
+                    command: "node".into(),
+                    args: vec![EVERYTHING.into(), "stdio".into()],
+                },
+            );
+            s.mcp.allow_private_hosts = true;
+        })),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Asks the agent; the answer's JSON.
+async fn ask(app: &TestApp, s: &Session, agent: &str, message: &str) -> Value {
+    let r = app
+        .post(
+            &format!("/api/v1/agents/{agent}/chat"),
+            Some(&s.access_token),
+            json!({"message": message}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    body(r).await
+}
+
+/// The text of the tool results the model was sent in request `i`.
+fn tool_results(fake: &FakeLlm, i: usize) -> String {
+    fake.requests()[i]
+        .messages()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn names(server: &Value) -> Vec<String> {
+    server["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stdio_server_s_tools_answer_the_agent_and_a_killed_server_restarts() {
+    let fake = FakeLlm::start().await;
+    let app = start(&fake).await;
+    let s = app.signed_up("mcp-stdio@example.com").await;
+    let agent = app.create_agent(&s.workspace_id, "Tess", "tess", AgentSpec::default()).await;
+    let t = Some(s.access_token.as_str());
+
+    // Only approved commands run.
+    let r = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "Shell", "transport": "stdio", "command": "bash"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(body(r).await["errors"][0]["path"], "/command");
+
+    let r = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "Everything", "transport": "stdio", "command": "everything",
+            "env": {"EXAMPLE_TOKEN": "sealed-value"}}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let server = body(r).await;
+    assert_eq!(server["status"], "ok", "{server}");
+    let tools = names(&server);
+    assert!(
+        tools.contains(&"echo".to_owned()) && tools.contains(&"get-sum".to_owned()),
+        "{tools:?}"
+    );
+    assert_eq!(server["secret_names"], json!(["EXAMPLE_TOKEN"]));
+    assert!(!server.to_string().contains("sealed-value"), "secrets are never shown");
+    let id = server["id"].as_str().unwrap().to_owned();
+
+    // The agent may call two of its tools, no more; unknown names are refused.
+    let r = app
+        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{id}"), t, json!({"tools": ["nope"]}))
+        .await;
+    assert_eq!(r.status(), 422);
+    let r = app
+        .put(
+            &format!("/api/v1/agents/{agent}/mcp-servers/{id}"),
+            t,
+            json!({"tools": ["echo", "get-sum"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    fake.push(Reply::tool_call("mcp_echo", r#"{"message":"hello over stdio"}"#));
+    fake.push(Reply::text("It echoed."));
+    let a = ask(&app, &s, &agent, "Echo something").await;
+    assert_eq!(a["message"], "It echoed.", "{a}");
+    let offered: Vec<String> = fake.requests()[0]
+        .tools()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        offered.contains(&"mcp_echo".to_owned()) && offered.contains(&"mcp_get_sum".to_owned()),
+        "{offered:?}"
+    );
+    assert!(!offered.iter().any(|n| n.contains("toggle")), "only the picked tools: {offered:?}");
+    assert!(
+        tool_results(&fake, 1).contains("Echo: hello over stdio"),
+        "{}",
+        tool_results(&fake, 1)
+    );
+
+    // Kill the process: the next call starts it again.
+    let before = body(app.get(&format!("/api/v1/mcp-servers/{id}"), t).await).await;
+    assert_eq!(before["running"], true, "{before}");
+    let pid = before["pid"].as_u64().expect("a pid") as i32;
+    let killed =
+        std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    for _ in 0..100 {
+        if body(app.get(&format!("/api/v1/mcp-servers/{id}"), t).await).await["running"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fake.push(Reply::tool_call("mcp_get_sum", r#"{"a":2,"b":3}"#));
+    fake.push(Reply::text("Five."));
+    let a = ask(&app, &s, &agent, "Add 2 and 3").await;
+    assert_eq!(a["message"], "Five.", "{a}");
+    assert!(
+        tool_results(&fake, 3).contains("The sum of 2 and 3 is 5."),
+        "{}",
+        tool_results(&fake, 3)
+    );
+    let after = body(app.get(&format!("/api/v1/mcp-servers/{id}"), t).await).await;
+    assert_eq!(after["running"], true, "{after}");
+    assert_ne!(after["pid"].as_u64().unwrap() as i32, pid, "a new process");
+    assert_eq!(after["restarts"], 1, "{after}");
+
+    // Removing the server takes its tools from the agent and stops the process.
+    assert_eq!(app.delete(&format!("/api/v1/mcp-servers/{id}"), t).await.status(), 204);
+    fake.push(Reply::text("No tools now."));
+    ask(&app, &s, &agent, "Anything?").await;
+    assert!(fake.requests()[4].tools().iter().all(|t| !t.to_string().contains("mcp_")));
+    let new_pid = after["pid"].as_u64().unwrap().to_string();
+    let mut gone = false;
+    for _ in 0..100 {
+        let alive =
+            std::process::Command::new("kill").args(["-0", &new_pid]).status().unwrap().success();
+        if !alive {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the server's process stopped");
+}
+
+#[tokio::test]
+async fn a_streamable_http_server_serves_tools_and_a_down_one_answers_with_an_error() {
+    let fake = FakeLlm::start().await;
+    let app = start(&fake).await;
+    let s = app.signed_up("mcp-http@example.com").await;
+    let agent = app.create_agent(&s.workspace_id, "Hal", "hal", AgentSpec::default()).await;
+    let t = Some(s.access_token.as_str());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new("node")
+        .args([EVERYTHING, "streamableHttp"])
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut up = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "server-everything listens on {port}");
+
+    let r = app
+        .post("/api/v1/mcp-servers", t, json!({"name": "Everything over HTTP", "transport": "http",
+            "url": format!("http://127.0.0.1:{port}/mcp"), "headers": {"Authorization": "Bearer not-needed"}}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let server = body(r).await;
+    assert_eq!(server["status"], "ok", "{server}");
+    assert!(names(&server).contains(&"echo".to_owned()), "{server}");
+    let id = server["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{id}"), t, json!({"tools": ["echo"]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    fake.push(Reply::tool_call("mcp_echo", r#"{"message":"hello over http"}"#));
+    fake.push(Reply::text("Echoed over HTTP."));
+    assert_eq!(ask(&app, &s, &agent, "Echo").await["message"], "Echoed over HTTP.");
+    assert!(tool_results(&fake, 1).contains("Echo: hello over http"), "{}", tool_results(&fake, 1));
+
+    // The server goes away: the model gets a clear tool error, the run still completes.
+    child.kill().await.unwrap();
+    let _ = child.wait().await;
+    fake.push(Reply::tool_call("mcp_echo", r#"{"message":"anyone?"}"#));
+    fake.push(Reply::text("The tool is down."));
+    let a = ask(&app, &s, &agent, "Echo again").await;
+    assert_eq!(a["message"], "The tool is down.", "{a}");
+    assert_eq!(a["status"], "completed", "{a}");
+    let results = tool_results(&fake, 3);
+    assert!(results.contains("not available"), "{results}");
+
+    // A server that cannot be reached is registered with the reason; a blocked address is not.
+    let r = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "Nobody", "transport": "http",
+            "url": format!("http://127.0.0.1:{port}/mcp")}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let down = body(r).await;
+    assert_eq!(down["status"], "error", "{down}");
+    assert!(down["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{down}");
+    let r = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "Metadata", "transport": "http",
+            "url": "http://169.254.169.254/mcp"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422, "metadata addresses stay blocked");
+    // Another workspace sees none of it.
+    let b = app.signed_up("mcp-http-b@example.com").await;
+    let r = app.get(&format!("/api/v1/mcp-servers/{id}"), Some(&b.access_token)).await;
+    assert_eq!(r.status(), 404);
+    let list = body(app.get("/api/v1/mcp-servers", Some(&b.access_token)).await).await;
+    assert_eq!(list["data"], json!([]));
+}
