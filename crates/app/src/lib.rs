@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod agents;
 pub mod auth;
+pub mod billing;
 mod catalog_api;
 pub mod chat;
 mod conversations;
@@ -33,6 +34,7 @@ pub use agents::keys::AgentKeyInput;
 pub use agents::{AgentExport, AgentInput, AgentPatch, AgentView, ImportResult, RevisionView};
 pub use auth::web_session::{self, WebSession};
 pub use auth::{Actor, Principal};
+pub use billing::{BillingRedirect, BillingView, StripeSettings, SubscriptionView, WebhookReceipt};
 pub use catalog_api::{CapabilityView, TemplateView};
 pub use chat::model_provider::{ModelProviderInput, ModelProviderView};
 pub use chat::to_steps;
@@ -126,6 +128,7 @@ struct Inner {
     plan_tiers: plan_limits::PlanTiers,
     integrations: Arc<integrations::Integrations>,
     mcp: mcp::client::McpClients,
+    billing: billing::Billing,
 }
 
 impl App {
@@ -168,6 +171,7 @@ impl App {
                 plan_tiers: plan_limits::PlanTiers::default(),
                 integrations: Arc::default(),
                 mcp: Default::default(),
+                billing: billing::Billing::default(),
             }),
         }
     }

@@ -5,7 +5,9 @@
 //!   refresh, RFC 7009 revocation and the userinfo read, retried with backoff on 5xx;
 //! - [`actions`]: each provider's actions over its REST API (Slack, Gmail, Google Calendar,
 //!   Zendesk, HubSpot, the signed webhook), from validated JSON arguments to a short text the
-//!   model reads.
+//!   model reads;
+//! - [`stripe`]: Checkout and customer-portal sessions, metered usage as meter events with
+//!   idempotency keys, and the verification of Stripe's webhook signatures.
 //!
 //! Every call goes through [`fetch::GuardedClient`]: the operator's address policy decides which
 //! hosts may be reached (vendor base URLs are the operator's configuration).
@@ -13,6 +15,7 @@
 pub mod actions;
 pub mod oauth2;
 mod retry;
+pub mod stripe;
 
 pub use actions::{ActionError, Credentials, check_credentials, execute};
 pub use oauth2::{OAuthClient, OAuthEndpoints, OAuthError, Pkce, TokenSet};

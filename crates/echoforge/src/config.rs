@@ -35,6 +35,9 @@ pub struct Settings {
     /// MCP servers as tool sources: the commands workspaces may run, limits.
     #[serde(default)]
     pub mcp: McpSettings,
+    /// Payments through Stripe.
+    #[serde(default)]
+    pub billing: BillingSettings,
 }
 
 /// `[mcp]`: which commands workspaces may run as stdio MCP servers
@@ -90,6 +93,71 @@ impl McpSettings {
             max_result_bytes: self.max_result_bytes.max(1024),
             idle_after: std::time::Duration::from_secs(self.idle_secs.max(1)),
         }
+    }
+}
+
+/// `[billing]`: `[billing.stripe]` turns payments on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingSettings {
+    pub stripe: StripeSettings,
+}
+
+/// `[billing.stripe]`: the operator's Stripe account (`ECHOFORGE__BILLING__STRIPE__SECRET_KEY=…`).
+/// Without a secret key the server takes no payments; without a webhook secret Stripe's
+/// webhooks are refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StripeSettings {
+    /// Stripe's API (another base for tests or a proxy).
+    pub api_base: String,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub secret_key: Option<SecretString>,
+    /// The webhook endpoint's signing secret (`whsec_…`).
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub webhook_secret: Option<SecretString>,
+    /// A recurring price id per plan on sale (`[billing.stripe.prices] pro = "price_…"`).
+    pub prices: std::collections::BTreeMap<String, String>,
+    /// A metered price added to each Checkout, billed from the reported message usage.
+    pub metered_price: Option<String>,
+    /// The Billing meter's event name usage is reported as.
+    pub meter_event: String,
+    /// Seconds a webhook signature's timestamp may be off.
+    pub tolerance_secs: i64,
+    /// Let `api_base` be on loopback or a private network.
+    pub allow_private_hosts: bool,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        let d = app::StripeSettings::new(String::new().into());
+        Self {
+            api_base: d.api_base,
+            secret_key: None,
+            webhook_secret: None,
+            prices: d.prices,
+            metered_price: None,
+            meter_event: d.meter_event,
+            tolerance_secs: d.tolerance_secs,
+            allow_private_hosts: false,
+        }
+    }
+}
+
+impl StripeSettings {
+    /// The use cases' view (`None`: no secret key, no payments).
+    pub fn to_app(&self) -> Option<app::StripeSettings> {
+        let key = self.secret_key.clone().filter(|k| !k.expose_secret().is_empty())?;
+        Some(app::StripeSettings {
+            api_base: self.api_base.clone(),
+            secret_key: key,
+            webhook_secret: self.webhook_secret.clone().filter(|k| !k.expose_secret().is_empty()),
+            prices: self.prices.clone(),
+            metered_price: self.metered_price.clone().filter(|p| !p.is_empty()),
+            meter_event: self.meter_event.clone(),
+            tolerance_secs: self.tolerance_secs,
+            allow_private_hosts: self.allow_private_hosts,
+        })
     }
 }
 
@@ -352,6 +420,7 @@ impl Default for Settings {
             widget: WidgetSettings::default(),
             integrations: IntegrationsSettings::default(),
             mcp: McpSettings::default(),
+            billing: BillingSettings::default(),
         }
     }
 }
@@ -388,6 +457,18 @@ impl Settings {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.bind_addr()?;
+        let stripe = &self.billing.stripe;
+        if stripe.tolerance_secs < 1 {
+            bail!(
+                "billing.stripe.tolerance_secs must be at least 1 (got {})",
+                stripe.tolerance_secs
+            );
+        }
+        for plan in stripe.prices.keys() {
+            if !["starter", "pro", "enterprise"].contains(&plan.as_str()) {
+                bail!("billing.stripe.prices.{plan}: not a plan (use starter, pro or enterprise)");
+            }
+        }
         let w = &self.widget;
         for (key, v) in [
             ("widget.visitor_per_minute", w.visitor_per_minute),

@@ -109,6 +109,7 @@ pub async fn open_app(settings: &Settings, public_url: String) -> anyhow::Result
     });
     app.set_integrations(settings.integrations.to_app());
     app.set_mcp(settings.mcp.to_app());
+    app.set_stripe(settings.billing.stripe.to_app());
     Ok(app)
 }
 
@@ -268,6 +269,28 @@ fn spawn_workers(
             idle_poll: Duration::from_millis(200),
         },
         ingest,
+        stop.clone(),
+    ));
+    let billing_app = app.clone();
+    let billing: Handler = Arc::new(move |job| {
+        let app = billing_app.clone();
+        Box::pin(async move {
+            match job.kind.as_str() {
+                store::REPORT_USAGE_JOB => app.report_usage_job().await,
+                other => Err(worker::JobError::Permanent(format!("unknown billing job `{other}`"))),
+            }
+        })
+    });
+    handles.extend(worker::spawn(
+        app.store().clone(),
+        format!("{}-{}", std::process::id(), domain::JobId::new()),
+        WorkerSpec {
+            queue: store::BILLING_QUEUE,
+            concurrency: 1,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(250),
+        },
+        billing,
         stop.clone(),
     ));
     handles.push(spawn_sync_scheduler(app, settings, stop));

@@ -77,6 +77,7 @@ pub struct AppState {
         (name = "admin", description = "Platform-operator tasks on any workspace"),
         (name = "mcp", description = "MCP servers as tool sources for agents (the MCP endpoint itself is /mcp, see docs/MCP.md)"),
         (name = "usage", description = "Usage per agent and day, and this month against the plan"),
+        (name = "billing", description = "Plans bought through Stripe: Checkout, the customer portal, the webhook"),
     )
 )]
 struct ApiDoc;
@@ -129,6 +130,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::integrations::router())
         .merge(routes::mcp_servers::router())
         .merge(routes::usage::router())
+        .merge(routes::billing::router())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::ProblemResponses, &mut openapi);
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".into()));

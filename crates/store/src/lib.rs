@@ -12,6 +12,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod billing;
 mod db;
 mod jobs;
 pub mod testing;
@@ -35,6 +36,10 @@ mod usage;
 pub use accounts::{EmailPurpose, NewUser, RefreshOutcome, Session, User};
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use billing::{
+    BILLING_QUEUE, EventOutcome, METERED_METRIC, REPORT_USAGE_JOB, StripeEventRecord, Subscription,
+    SubscriptionChange, UsageRecord, UsageToReport,
+};
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use jobs::{Job, JobStatus, NewJob, backoff_ms};
 pub use workspaces::{Invite, Member, MembershipSummary, NewWorkspace, Workspace, WorkspacePatch};

@@ -56,7 +56,9 @@ pub struct DailyUsage {
 
 impl Store {
     /// Adds a batch of increments in one transaction (increments to the same counter are
-    /// summed first, so each counter is written once per batch). Counters are written in key
+    /// summed first, so each counter is written once per batch). For workspaces billed through
+    /// Stripe the same transaction writes the batch's messages as a usage record and queues
+    /// the job that reports it (see [`crate::billing`]). Counters are written in key
     /// order, so concurrent flushes on PostgreSQL take row locks in the same order and cannot
     /// deadlock.
     pub async fn add_usage(&self, increments: &[UsageIncrement]) -> Result<()> {
@@ -82,6 +84,7 @@ impl Store {
                     .bind(ws).bind(agent).bind(*day).bind(*metric).bind(*quantity)
                     .execute(&mut *tx).await?;
             }
+            crate::billing::record_metered_usage!(tx, sums, domain::time::now_ms());
             tx.commit().await?;
             Ok(())
         })

@@ -48,6 +48,8 @@ conformance!(
     expired_leases_are_taken_over_and_released_leases_restart,
     concurrent_workers_never_lease_the_same_job,
     documents_added_are_counted_per_utc_day_and_workspace,
+    stripe_events_apply_once_in_order_and_move_the_plan,
+    metered_usage_is_recorded_with_the_counters_and_reported_once,
 );
 
 async fn new_user(db: &TestDb, email: &str) -> (User, WorkspaceId) {
@@ -658,4 +660,156 @@ async fn documents_added_are_counted_per_utc_day_and_workspace(db: &TestDb) {
     let empty = new_user(db, "docs-c@example.com").await.1;
     let storage = db.store.document_storage(&TenantScope::assume(empty)).await.unwrap();
     assert_eq!(storage.iter().map(|u| u.quantity).collect::<Vec<_>>(), [0, 0]);
+}
+
+fn sub_change(status: &str, plan: &str, event_at: i64) -> SubscriptionChange {
+    SubscriptionChange {
+        customer_id: Some("cus_1".into()),
+        subscription_id: Some("sub_1".into()),
+        plan: Some(plan.into()),
+        status: Some(status.into()),
+        current_period_start: Some(1_000),
+        current_period_end: Some(2_000),
+        cancel_at_period_end: Some(false),
+        ordered: true,
+        event_at,
+        workspace_plan: Some(plan.into()),
+        ..Default::default()
+    }
+}
+
+async fn stripe_events_apply_once_in_order_and_move_the_plan(db: &TestDb) {
+    let (_, ws) = new_user(db, "stripe@example.com").await;
+    let (_, other) = new_user(db, "other@example.com").await;
+    let scope = TenantScope::assume(ws);
+    let now = now_ms();
+    assert_eq!(db.store.get_subscription(&scope).await.unwrap(), None);
+    let e1 = StripeEventRecord { id: "evt_1", kind: "customer.subscription.created" };
+    let out = db
+        .store
+        .apply_stripe_event(&e1, Some((&scope, &sub_change("active", "pro", 10_000))), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        EventOutcome::Applied { plan_change: Some(("starter".into(), "pro".into())), stale: false }
+    );
+    let sub = db.store.get_subscription(&scope).await.unwrap().unwrap();
+    assert_eq!((sub.plan.as_str(), sub.status.as_str()), ("pro", "active"));
+    assert_eq!((sub.current_period_start, sub.cancel_at_period_end), (Some(1_000), false));
+    assert_eq!(db.store.get_workspace(&scope).await.unwrap().plan, "pro");
+    assert_eq!(db.store.workspace_of_stripe_customer("cus_1").await.unwrap(), Some(ws));
+    assert_eq!(db.store.workspace_of_stripe_customer("cus_2").await.unwrap(), None);
+    // The same event id again changes nothing, even with other content.
+    let out = db
+        .store
+        .apply_stripe_event(&e1, Some((&scope, &sub_change("canceled", "starter", 20_000))), now)
+        .await
+        .unwrap();
+    assert_eq!(out, EventOutcome::Duplicate);
+    assert!(db.store.stripe_event_seen("evt_1").await.unwrap());
+    assert_eq!(db.store.get_workspace(&scope).await.unwrap().plan, "pro");
+    // An older snapshot is recorded but not applied.
+    let e0 = StripeEventRecord { id: "evt_0", kind: "customer.subscription.updated" };
+    let out = db
+        .store
+        .apply_stripe_event(&e0, Some((&scope, &sub_change("canceled", "starter", 5_000))), now)
+        .await
+        .unwrap();
+    assert_eq!(out, EventOutcome::Applied { plan_change: None, stale: true });
+    assert_eq!(db.store.get_subscription(&scope).await.unwrap().unwrap().status, "active");
+    // Unordered changes (invoices) leave what they do not name; past_due keeps its first time.
+    let failed = SubscriptionChange {
+        status: Some("past_due".into()),
+        past_due: Some(true),
+        event_at: 1,
+        ..Default::default()
+    };
+    for (id, at) in [("evt_f1", now), ("evt_f2", now + 5_000)] {
+        let e = StripeEventRecord { id, kind: "invoice.payment_failed" };
+        db.store.apply_stripe_event(&e, Some((&scope, &failed)), at).await.unwrap();
+    }
+    let sub = db.store.get_subscription(&scope).await.unwrap().unwrap();
+    assert_eq!((sub.status.as_str(), sub.past_due_since), ("past_due", Some(now)));
+    assert_eq!((sub.plan.as_str(), sub.stripe_customer_id.as_deref()), ("pro", Some("cus_1")));
+    let paid = SubscriptionChange {
+        status: Some("active".into()),
+        past_due: Some(false),
+        ..Default::default()
+    };
+    let e = StripeEventRecord { id: "evt_p", kind: "invoice.paid" };
+    db.store.apply_stripe_event(&e, Some((&scope, &paid)), now).await.unwrap();
+    let sub = db.store.get_subscription(&scope).await.unwrap().unwrap();
+    assert_eq!((sub.status.as_str(), sub.past_due_since), ("active", None));
+    // An event about no workspace is only recorded; another workspace is untouched.
+    let e = StripeEventRecord { id: "evt_x", kind: "charge.succeeded" };
+    assert_eq!(
+        db.store.apply_stripe_event(&e, None, now).await.unwrap(),
+        EventOutcome::Applied { plan_change: None, stale: false }
+    );
+    assert_eq!(db.store.get_subscription(&TenantScope::assume(other)).await.unwrap(), None);
+    // A customer id belongs to one workspace.
+    let e = StripeEventRecord { id: "evt_dup_customer", kind: "checkout.session.completed" };
+    let taken = db
+        .store
+        .apply_stripe_event(
+            &e,
+            Some((&TenantScope::assume(other), &sub_change("active", "pro", 1))),
+            now,
+        )
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    assert!(!db.store.stripe_event_seen("evt_dup_customer").await.unwrap(), "rolled back");
+}
+
+async fn metered_usage_is_recorded_with_the_counters_and_reported_once(db: &TestDb) {
+    let (_, billed) = new_user(db, "billed@example.com").await;
+    let (_, free) = new_user(db, "free@example.com").await;
+    let scope = TenantScope::assume(billed);
+    let e = StripeEventRecord { id: "evt_m", kind: "customer.subscription.created" };
+    db.store
+        .apply_stripe_event(&e, Some((&scope, &sub_change("active", "pro", 1))), now_ms())
+        .await
+        .unwrap();
+    let inc = |ws: WorkspaceId, day: &str, metric: &str, n: i64| UsageIncrement {
+        workspace_id: ws,
+        agent_id: Some(AgentId::new()),
+        day: day.into(),
+        metric: metric.into(),
+        quantity: n,
+    };
+    db.store
+        .add_usage(&[
+            inc(billed, "2026-12-01", "messages", 3),
+            inc(billed, "2026-12-02", "messages", 4),
+            inc(billed, "2026-12-02", "tokens_in", 500),
+            inc(free, "2026-12-02", "messages", 9),
+        ])
+        .await
+        .unwrap();
+    let records = db.store.usage_records(&scope, 10).await.unwrap();
+    assert_eq!(records.len(), 1, "one record per workspace and batch: {records:?}");
+    let r = &records[0];
+    assert_eq!((r.metric.as_str(), r.quantity), ("messages", 7));
+    assert_eq!((r.period_start.as_str(), r.period_end.as_str()), ("2026-12-01", "2026-12-02"));
+    assert_eq!(r.reported_to_stripe, None);
+    assert!(db.store.usage_records(&TenantScope::assume(free), 10).await.unwrap().is_empty());
+    // The report job was queued in the same transaction.
+    let job = db.store.lease_job(BILLING_QUEUE, "w", 10_000, now_ms() + 1).await.unwrap().unwrap();
+    assert_eq!(job.kind, REPORT_USAGE_JOB);
+    // A batch without messages writes no record and queues nothing.
+    db.store.add_usage(&[inc(billed, "2026-12-03", "tokens_out", 5)]).await.unwrap();
+    assert_eq!(db.store.usage_records(&scope, 10).await.unwrap().len(), 1);
+    assert!(db.store.lease_job(BILLING_QUEUE, "w", 10_000, now_ms() + 1).await.unwrap().is_none());
+    // Unreported records carry their customer; marking is once.
+    let todo = db.store.unreported_usage(10).await.unwrap();
+    assert_eq!(todo.len(), 1);
+    assert_eq!(
+        (todo[0].id.as_str(), todo[0].stripe_customer_id.as_str()),
+        (r.id.as_str(), "cus_1")
+    );
+    assert!(db.store.mark_usage_reported(&r.id, 42).await.unwrap());
+    assert!(!db.store.mark_usage_reported(&r.id, 43).await.unwrap());
+    assert!(db.store.unreported_usage(10).await.unwrap().is_empty());
+    assert_eq!(db.store.usage_records(&scope, 10).await.unwrap()[0].reported_to_stripe, Some(42));
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod agents;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod capabilities;
 pub mod chat;
 pub mod conversations;
