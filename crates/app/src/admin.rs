@@ -14,7 +14,7 @@ use crate::{App, AppError, Principal};
 /// The scope of a workspace an operator acts on. Minted only after
 /// [`App::require_operator`] proved the caller is a platform operator.
 #[allow(clippy::disallowed_methods)]
-fn operator_scope(workspace_id: WorkspaceId) -> TenantScope {
+pub(crate) fn operator_scope(workspace_id: WorkspaceId) -> TenantScope {
     TenantScope::assume(workspace_id)
 }
 

@@ -34,6 +34,9 @@ pub enum AppError {
     /// limit and how to upgrade.
     #[error("{message}")]
     PlanLimit { limit: &'static str, message: String },
+    /// The workspace's credits cannot pay for the action (HTTP 402, `credits_exhausted`).
+    #[error("{message}")]
+    CreditsExhausted { message: String },
     #[error("{what} not found")]
     NotFound { what: &'static str },
     #[error("{message}")]

@@ -34,7 +34,10 @@ pub use agents::keys::AgentKeyInput;
 pub use agents::{AgentExport, AgentInput, AgentPatch, AgentView, ImportResult, RevisionView};
 pub use auth::web_session::{self, WebSession};
 pub use auth::{Actor, Principal};
-pub use billing::{BillingRedirect, BillingView, StripeSettings, SubscriptionView, WebhookReceipt};
+pub use billing::{
+    BillingRedirect, BillingView, CreditGrant, CreditsView, StripeSettings, SubscriptionView,
+    WebhookReceipt,
+};
 pub use catalog_api::{CapabilityView, TemplateView};
 pub use chat::model_provider::{ModelProviderInput, ModelProviderView};
 pub use chat::to_steps;
@@ -220,6 +223,7 @@ impl App {
             self.inner.caches.key_lists.clear();
         }
         self.flush_usage().await;
+        self.flush_credits().await;
         self.sweep_runs().await;
     }
 }

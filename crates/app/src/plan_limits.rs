@@ -92,7 +92,7 @@ impl App {
     }
 
     /// [`App::scope_tier`] from a cache of a few seconds, for the per-message check.
-    async fn cached_tier(&self, scope: &TenantScope) -> Result<PlanTier, AppError> {
+    pub(crate) async fn cached_tier(&self, scope: &TenantScope) -> Result<PlanTier, AppError> {
         match self.inner.plan_tiers.get(scope.workspace_id()) {
             Some(t) => Ok(t),
             None => self.scope_tier(scope).await,

@@ -1,6 +1,6 @@
 //! Plans as data (hub seed §3.6 "Default Plan Limits"): starter, pro, enterprise, each with
-//! limits on agents, messages per month, knowledge documents and integrations (-1 = unlimited
-//! in the data file), and the tier order templates use for `required_plan`.
+//! limits on agents, messages per month, knowledge documents, integrations and monthly credits
+//! (-1 = unlimited in the data file), and the tier order templates use for `required_plan`.
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,14 @@ pub struct PlanLimits {
     pub messages_per_month: Limit,
     pub knowledge_docs: Limit,
     pub integrations: Limit,
+    /// Credits granted each UTC month (the ledger's `allowance`); `-1` (the default): credits
+    /// are not enforced on this plan.
+    #[serde(default = "unlimited")]
+    pub credits_per_month: Limit,
+}
+
+fn unlimited() -> Limit {
+    Limit::Unlimited
 }
 
 /// A plan.

@@ -601,3 +601,112 @@ async fn metered_usage_reaches_stripe_once_even_when_the_report_is_retried() {
         assert_eq!(r.field("event_name"), Some("echoforge_messages"));
     }
 }
+
+#[tokio::test]
+async fn credits_are_spent_per_message_refused_when_gone_and_granted_by_operators() {
+    let app = start_app(None).await;
+    app.app.create_operator("op@billing.test", "Correct1horse", "Operator").await.unwrap();
+    let op = app.login("op@billing.test", "Correct1horse").await;
+    let s = app.signed_up("spender@billing.test").await;
+    let agent =
+        app.create_agent(&s.workspace_id, "Sam", "sam", testkit::AgentSpec::default()).await;
+    let ws = domain::WorkspaceId::parse(&s.workspace_id).unwrap();
+    // Earlier traffic spent all but 2 of the starter plan's 2000 monthly credits.
+    app.app
+        .store()
+        .append_credits(
+            &[store::NewCreditEntry {
+                workspace_id: ws,
+                kind: "spend".into(),
+                amount: -1998,
+                action: Some("chat_message".into()),
+                quantity: 1998,
+                reference: None,
+                note: String::new(),
+                actor: None,
+            }],
+            domain::time::now_ms(),
+        )
+        .await
+        .unwrap();
+
+    chat(&app, &s, &agent, 2).await;
+    let refused = app
+        .post(
+            &format!("/api/v1/agents/{agent}/chat"),
+            Some(&s.access_token),
+            json!({"message": "And now?"}),
+        )
+        .await;
+    assert_eq!(refused.status(), 402);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "credits_exhausted", "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("0 credit(s) left") && detail.contains("starter"), "{detail}");
+    // The same on the OpenAI-compatible API.
+    let key = app.create_key(&s.workspace_id, None, &["chat"]).await;
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "sam", "messages": [{"role": "user", "content": "Hello?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 402);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "credits_exhausted", "{body}");
+
+    // Usage and billing show the credits, flushed or not.
+    let usage: Value = app.get("/api/v1/usage", Some(&s.access_token)).await.json().await.unwrap();
+    let credits = &usage["this_month"]["credits"];
+    assert_eq!(
+        (credits["balance"].as_i64(), credits["monthly_allowance"].as_i64()),
+        (Some(0), Some(2000)),
+        "{usage}"
+    );
+    assert_eq!(credits["spent_this_month"], 2000);
+    app.app.flush().await;
+    assert_eq!(billing(&app, &s).await["credits"]["spent_this_month"], 2000);
+
+    // Operators grant credits through the admin API; others cannot; bad amounts are refused.
+    let path = format!("/api/v1/admin/workspaces/{}/credits", s.workspace_id);
+    let r = app.post(&path, Some(&s.access_token), json!({"amount": 5})).await;
+    assert_eq!(r.status(), 403);
+    let r = app.post(&path, Some(&op.access_token), json!({"amount": 0})).await;
+    assert_eq!(r.status(), 422);
+    let r = app.post(&path, Some(&op.access_token), json!({"amount": 5, "kind": "gift"})).await;
+    assert_eq!(r.status(), 422);
+    let missing = format!("/api/v1/admin/workspaces/{}/credits", domain::WorkspaceId::new());
+    assert_eq!(
+        app.post(&missing, Some(&op.access_token), json!({"amount": 5})).await.status(),
+        404
+    );
+    let r = app
+        .post(
+            &path,
+            Some(&op.access_token),
+            json!({"amount": 5, "kind": "top_up", "note": "goodwill"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["balance"], 5);
+    chat(&app, &s, &agent, 1).await;
+    app.app.flush().await;
+
+    // The ledger holds every movement, appended: allowance, the spends, the top-up.
+    let scope = store::TenantScope::assume(ws);
+    let ledger = app.app.store().credit_ledger(&scope, 50).await.unwrap();
+    let kinds: Vec<&str> = ledger.iter().rev().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["spend", "allowance", "spend", "top_up", "spend"], "{ledger:?}");
+    assert_eq!(app.app.store().credit_balance(&scope).await.unwrap(), 4);
+    let spends: i64 = ledger.iter().filter(|e| e.kind == "spend").map(|e| e.quantity).sum();
+    assert_eq!(spends, 1998 + 2 + 1, "one credit per message");
+    let audit: Value =
+        app.get("/api/v1/audit-events", Some(&s.access_token)).await.json().await.unwrap();
+    assert!(
+        audit["data"].as_array().unwrap().iter().any(|e| e["action"] == "credits.granted"),
+        "{audit}"
+    );
+}

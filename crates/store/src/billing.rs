@@ -281,3 +281,88 @@ macro_rules! record_metered_usage {
     }};
 }
 pub(crate) use record_metered_usage;
+
+/// A movement of credits to append to the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCreditEntry {
+    pub workspace_id: WorkspaceId,
+    /// `allowance`, `grant`, `top_up` or `spend`.
+    pub kind: String,
+    /// Positive in, negative out.
+    pub amount: i64,
+    /// What was spent on (`chat_message`, `tool_call`, `document_upload`).
+    pub action: Option<String>,
+    /// How many actions `amount` covers.
+    pub quantity: i64,
+    /// Makes the movement happen once per workspace (`allowance:2026-12`).
+    pub reference: Option<String>,
+    pub note: String,
+    /// Who (an operator's user id), for grants.
+    pub actor: Option<String>,
+}
+
+/// A ledger row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct CreditEntry {
+    pub id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub action: Option<String>,
+    pub quantity: i64,
+    pub reference: Option<String>,
+    pub note: String,
+    pub actor: Option<String>,
+    pub created_at: Millis,
+}
+
+impl Store {
+    /// Appends movements in one transaction. One whose `reference` the workspace already has
+    /// is skipped; returns how many were written.
+    pub async fn append_credits(&self, entries: &[NewCreditEntry], now: Millis) -> Result<u64> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        on_db!(write self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut written = 0;
+            for e in entries {
+                written += sqlx::query(
+                    "INSERT INTO credit_ledger (id, workspace_id, kind, amount, action, quantity, reference, note, actor, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (workspace_id, reference) DO NOTHING")
+                    .bind(format!("cr_{}", uuid::Uuid::now_v7().simple()))
+                    .bind(e.workspace_id.to_string()).bind(&e.kind).bind(e.amount)
+                    .bind(e.action.as_deref()).bind(e.quantity).bind(e.reference.as_deref())
+                    .bind(&e.note).bind(e.actor.as_deref()).bind(now)
+                    .execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(written)
+        })
+    }
+
+    /// The workspace's balance: the sum of its ledger (read once into memory, not per request).
+    pub async fn credit_balance(&self, scope: &TenantScope) -> Result<i64> {
+        let (sum,): (i64,) = on_db!(read self, pool => sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM credit_ledger WHERE workspace_id = $1")
+            .bind(scope.workspace_id().to_string()).fetch_one(pool).await)?;
+        Ok(sum)
+    }
+
+    /// Credits spent since `since` (epoch ms), as a positive number.
+    pub async fn credits_spent_since(&self, scope: &TenantScope, since: Millis) -> Result<i64> {
+        let (sum,): (i64,) = on_db!(read self, pool => sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(-amount), 0) AS BIGINT) FROM credit_ledger WHERE workspace_id = $1 AND kind = 'spend' AND created_at >= $2")
+            .bind(scope.workspace_id().to_string()).bind(since).fetch_one(pool).await)?;
+        Ok(sum)
+    }
+
+    /// The workspace's ledger, newest first.
+    pub async fn credit_ledger(&self, scope: &TenantScope, limit: u32) -> Result<Vec<CreditEntry>> {
+        on_db!(read self, pool => sqlx::query_as(
+            "SELECT id, kind, amount, action, quantity, reference, note, actor, created_at FROM credit_ledger
+             WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2")
+            .bind(scope.workspace_id().to_string()).bind(i64::from(limit.clamp(1, 1000)))
+            .fetch_all(pool).await)
+        .map_err(Into::into)
+    }
+}

@@ -37,8 +37,8 @@ pub use accounts::{EmailPurpose, NewUser, RefreshOutcome, Session, User};
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use billing::{
-    BILLING_QUEUE, EventOutcome, METERED_METRIC, REPORT_USAGE_JOB, StripeEventRecord, Subscription,
-    SubscriptionChange, UsageRecord, UsageToReport,
+    BILLING_QUEUE, CreditEntry, EventOutcome, METERED_METRIC, NewCreditEntry, REPORT_USAGE_JOB,
+    StripeEventRecord, Subscription, SubscriptionChange, UsageRecord, UsageToReport,
 };
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use jobs::{Job, JobStatus, NewJob, backoff_ms};

@@ -50,6 +50,7 @@ conformance!(
     documents_added_are_counted_per_utc_day_and_workspace,
     stripe_events_apply_once_in_order_and_move_the_plan,
     metered_usage_is_recorded_with_the_counters_and_reported_once,
+    the_credit_ledger_appends_sums_and_grants_each_allowance_once,
 );
 
 async fn new_user(db: &TestDb, email: &str) -> (User, WorkspaceId) {
@@ -812,4 +813,35 @@ async fn metered_usage_is_recorded_with_the_counters_and_reported_once(db: &Test
     assert!(!db.store.mark_usage_reported(&r.id, 43).await.unwrap());
     assert!(db.store.unreported_usage(10).await.unwrap().is_empty());
     assert_eq!(db.store.usage_records(&scope, 10).await.unwrap()[0].reported_to_stripe, Some(42));
+}
+
+async fn the_credit_ledger_appends_sums_and_grants_each_allowance_once(db: &TestDb) {
+    let (_, ws) = new_user(db, "credits@example.com").await;
+    let (_, other) = new_user(db, "nocredits@example.com").await;
+    let scope = TenantScope::assume(ws);
+    let entry = |kind: &str, amount: i64, reference: Option<&str>| NewCreditEntry {
+        workspace_id: ws,
+        kind: kind.into(),
+        amount,
+        action: (kind == "spend").then(|| "chat_message".to_owned()),
+        quantity: if kind == "spend" { -amount } else { 1 },
+        reference: reference.map(Into::into),
+        note: String::new(),
+        actor: None,
+    };
+    let allowance = entry("allowance", 100, Some("allowance:2026-12"));
+    assert_eq!(db.store.append_credits(std::slice::from_ref(&allowance), 1_000).await.unwrap(), 1);
+    assert_eq!(db.store.append_credits(&[allowance], 2_000).await.unwrap(), 0, "once a month");
+    let batch = [entry("grant", 50, None), entry("spend", -7, None), entry("spend", -3, None)];
+    assert_eq!(db.store.append_credits(&batch, 5_000).await.unwrap(), 3);
+    assert_eq!(db.store.credit_balance(&scope).await.unwrap(), 140);
+    assert_eq!(db.store.credits_spent_since(&scope, 0).await.unwrap(), 10);
+    assert_eq!(db.store.credits_spent_since(&scope, 5_001).await.unwrap(), 0);
+    let ledger = db.store.credit_ledger(&scope, 10).await.unwrap();
+    assert_eq!(ledger.len(), 4);
+    assert_eq!(ledger.last().unwrap().kind, "allowance", "newest first");
+    assert_eq!(ledger[0].action.as_deref(), Some("chat_message"));
+    let other = TenantScope::assume(other);
+    assert_eq!(db.store.credit_balance(&other).await.unwrap(), 0);
+    assert!(db.store.credit_ledger(&other, 10).await.unwrap().is_empty());
 }

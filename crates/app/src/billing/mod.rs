@@ -5,6 +5,7 @@
 //!
 //! Vendor wire details live in `connectors::stripe`; this module decides what they mean.
 
+pub(crate) mod credits;
 pub(crate) mod metered;
 pub(crate) mod webhook;
 
@@ -23,6 +24,7 @@ use utoipa::ToSchema;
 use crate::plan_limits::tier_name;
 use crate::{App, AppError, Principal};
 
+pub use credits::{CreditGrant, CreditsView};
 pub use webhook::WebhookReceipt;
 
 /// The operator's Stripe account and prices.
@@ -71,6 +73,7 @@ pub(crate) struct StripeSetup {
 #[derive(Default)]
 pub(crate) struct Billing {
     stripe: RwLock<Option<Arc<StripeSetup>>>,
+    pub(crate) credits: credits::Credits,
 }
 
 /// A workspace's subscription as the API shows it.
@@ -116,6 +119,8 @@ pub struct BillingView {
     pub plans_for_sale: Vec<String>,
     /// `null`: never subscribed.
     pub subscription: Option<SubscriptionView>,
+    /// The credits ledger's balance and this month's spend.
+    pub credits: CreditsView,
 }
 
 /// Where to send the person next (a Stripe-hosted page).
@@ -194,6 +199,7 @@ impl App {
                 .map(|s| s.settings.prices.keys().cloned().collect())
                 .unwrap_or_default(),
             subscription: subscription.map(Into::into),
+            credits: self.credits_view(&scope).await?,
         })
     }
 

@@ -357,6 +357,9 @@ impl App {
         // Every surface starts its runs here, so the plan's monthly messages are checked once
         // for all of them (from memory: see `plan_limits`).
         self.check_message_limit(&scope).await?;
+        let message_cost =
+            self.credit_cost(agent.template_slug.as_deref(), crate::billing::credits::CHAT_MESSAGE);
+        self.check_credits(&scope, message_cost).await?;
         let now = now_ms();
         // A new conversation on the OpenAI-compatible API is only named in the response, so it
         // is written with the run (one batched write per completion); the other surfaces hand
@@ -545,6 +548,9 @@ impl App {
         let cancel = handle.cancel.clone();
         let app = self.clone();
         let agent_id = agent.id;
+        let template = agent.template_slug.as_deref();
+        let message_cost = self.credit_cost(template, crate::billing::credits::CHAT_MESSAGE);
+        let tool_cost = self.credit_cost(template, crate::billing::credits::TOOL_CALL);
         tokio::spawn(async move {
             let mut terminal = None;
             while let Some(e) = handle.events.recv().await {
@@ -607,6 +613,10 @@ impl App {
                 messages,
                 &outcome.usage,
             );
+            let ws = scope.workspace_id();
+            app.spend_credits(ws, crate::billing::credits::CHAT_MESSAGE, message_cost, messages);
+            let tools = i64::from(outcome.usage.tool_calls);
+            app.spend_credits(ws, crate::billing::credits::TOOL_CALL, tool_cost, tools);
             if let Some(t) = terminal {
                 let _ = tx.send(t).await;
             }

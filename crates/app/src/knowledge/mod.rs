@@ -302,7 +302,17 @@ impl App {
         p.require(Permission::Upload)?;
         // The plan's document limit binds the API; the operator's `kb ingest` is not held to it.
         self.check_document_limit(&p.scope(), files.len()).await?;
-        self.accept_uploads(&p.scope(), kb, files).await
+        let cost = self.credit_cost(None, crate::billing::credits::DOCUMENT_UPLOAD);
+        self.check_credits(&p.scope(), cost * files.len() as i64).await?;
+        let accepted = self.accept_uploads(&p.scope(), kb, files).await?;
+        let n = accepted.iter().filter(|a| a.rejected.is_none()).count() as i64;
+        self.spend_credits(
+            p.scope().workspace_id(),
+            crate::billing::credits::DOCUMENT_UPLOAD,
+            cost,
+            n,
+        );
+        Ok(accepted)
     }
 
     /// Checks the caller may upload to `kb` (it exists in their workspace), before any bytes

@@ -148,6 +148,8 @@ pub struct PlanUsage {
     pub documents: LimitUsage,
     /// The workspace's documents' files, in bytes (no plan limit yet).
     pub storage_bytes: i64,
+    /// The credits ledger: balance, the plan's monthly allowance, spent this month.
+    pub credits: crate::billing::CreditsView,
 }
 
 /// A workspace's usage over a range of days.
@@ -340,6 +342,7 @@ impl App {
             agents: LimitUsage::of(agent_count.max(0) as u64, limits.agents),
             documents: LimitUsage::of(stored_of("documents").max(0) as u64, limits.knowledge_docs),
             storage_bytes: stored_of("document_bytes"),
+            credits: self.credits_view(&scope).await?,
         };
         Ok(UsageReport {
             from,

@@ -103,6 +103,7 @@ async fn serve(s: AppState, p: app::Principal, mut socket: WebSocket) {
                     (*code).to_owned()
                 }
                 AppError::PlanLimit { .. } => "plan_limit_reached".to_owned(),
+                AppError::CreditsExhausted { .. } => "credits_exhausted".to_owned(),
                 _ => "error".to_owned(),
             };
             return send_error(&mut socket, &code, &api.0.to_string()).await;

@@ -181,7 +181,9 @@ pub(crate) fn error_page(e: AppError) -> Response {
             (StatusCode::NOT_FOUND, format!("This {what} does not exist."))
         }
         AppError::Forbidden { message, .. } => (StatusCode::FORBIDDEN, message),
-        AppError::PlanLimit { message, .. } => (StatusCode::PAYMENT_REQUIRED, message),
+        AppError::PlanLimit { message, .. } | AppError::CreditsExhausted { message } => {
+            (StatusCode::PAYMENT_REQUIRED, message)
+        }
         AppError::Validation(_) => (StatusCode::BAD_REQUEST, "That request was not valid.".into()),
         // Written for people (an expired link, a refused authorization).
         AppError::BadRequest { message, .. } => (StatusCode::BAD_REQUEST, message),
