@@ -34,9 +34,11 @@ pub enum AppError {
     /// limit and how to upgrade.
     #[error("{message}")]
     PlanLimit { limit: &'static str, message: String },
-    /// The workspace's credits cannot pay for the action (HTTP 402, `credits_exhausted`).
+    /// The workspace must pay before this (HTTP 402): its credits cannot pay for the action
+    /// (`credits_exhausted`), or it is past due beyond the grace period and read-only
+    /// (`workspace_read_only`).
     #[error("{message}")]
-    CreditsExhausted { message: String },
+    PaymentRequired { code: &'static str, message: String },
     #[error("{what} not found")]
     NotFound { what: &'static str },
     #[error("{message}")]

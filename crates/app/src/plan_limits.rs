@@ -1,5 +1,6 @@
 //! The workspace plan's limits, checked where things are made: agents (a count on create,
-//! uploads are rare), documents (a count on upload and URL import), and messages per month,
+//! uploads are rare), documents (a count on upload and URL import), storage (the documents'
+//! bytes, on upload), seats (members plus pending invites, on invite), and messages per month,
 //! checked before every run on every chat surface from the in-memory month count
 //! ([`crate::usage::UsageBuffer`]), so the hot path reads memory, not a `COUNT(*)`.
 //!
@@ -168,6 +169,67 @@ impl App {
         Ok(room.map(|(max, count)| max.saturating_sub(count)))
     }
 
+    /// Refuses with `plan_limit_reached` when inviting one more person would take the
+    /// workspace's members plus pending invites past its plan's seats.
+    pub(crate) async fn check_seat_limit(&self, scope: &TenantScope) -> Result<(), AppError> {
+        let tier = self.scope_tier(scope).await?;
+        let limit = self.catalog().plan_limits(tier).seats;
+        if limit == Limit::Unlimited {
+            return Ok(());
+        }
+        let members = self.inner.store.list_members(scope).await?.len() as u64;
+        let invited = self.inner.store.list_pending_invites(scope, now_ms()).await?.len() as u64;
+        if limit.allows_one_more(members + invited) {
+            return Ok(());
+        }
+        Err(AppError::PlanLimit {
+            limit: "seats",
+            message: format!(
+                "the {} plan allows {} seat(s) and this workspace has {members} member(s) and {invited} pending invite(s); {}, revoke an invite or remove a member",
+                tier_name(tier),
+                at_most(limit),
+                upgrade_hint(tier)
+            ),
+        })
+    }
+
+    /// Refuses with `plan_limit_reached` when storing `adding` more bytes of documents would
+    /// take the workspace past its plan's storage (`adding` 0: when it is full already).
+    pub(crate) async fn check_storage_limit(
+        &self,
+        scope: &TenantScope,
+        adding: u64,
+    ) -> Result<(), AppError> {
+        let tier = self.scope_tier(scope).await?;
+        let Limit::AtMost(mb) = self.catalog().plan_limits(tier).storage_mb else {
+            return Ok(());
+        };
+        let max = mb.saturating_mul(1024 * 1024);
+        let stored = self.inner.store.document_storage(scope).await?;
+        let used =
+            stored.iter().find(|t| t.metric == "document_bytes").map_or(0, |t| t.quantity.max(0))
+                as u64;
+        let fits = if adding == 0 { used < max } else { used.saturating_add(adding) <= max };
+        if fits {
+            return Ok(());
+        }
+        let mib = |b: u64| format!("{:.1} MB", b as f64 / (1024.0 * 1024.0));
+        Err(AppError::PlanLimit {
+            limit: "storage_mb",
+            message: format!(
+                "the {} plan allows {mb} MB of documents and this workspace stores {}{}; {} or delete documents",
+                tier_name(tier),
+                mib(used),
+                if adding == 0 {
+                    String::new()
+                } else {
+                    format!(" (this upload adds {})", mib(adding))
+                },
+                upgrade_hint(tier)
+            ),
+        })
+    }
+
     /// The workspace's messages this UTC month, from memory (seeded from the store on first
     /// use and re-read now and then).
     pub(crate) async fn messages_this_month(&self, scope: &TenantScope) -> Result<u64, AppError> {
@@ -186,6 +248,7 @@ impl App {
     /// Refuses with `plan_limit_reached` when the workspace has used its plan's messages for
     /// this month. Called before every run starts, on every surface.
     pub(crate) async fn check_message_limit(&self, scope: &TenantScope) -> Result<(), AppError> {
+        self.check_writable(scope).await?;
         let tier = self.cached_tier(scope).await?;
         let limit = self.catalog().plan_limits(tier).messages_per_month;
         if limit == Limit::Unlimited {

@@ -1,6 +1,6 @@
 //! Plans as data (hub seed §3.6 "Default Plan Limits"): starter, pro, enterprise, each with
-//! limits on agents, messages per month, knowledge documents, integrations and monthly credits
-//! (-1 = unlimited in the data file), and the tier order templates use for `required_plan`.
+//! limits on agents, messages per month, knowledge documents, integrations, monthly credits,
+//! seats and document storage (-1 = unlimited in the data file), and the tier order templates use for `required_plan`.
 
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,12 @@ pub struct PlanLimits {
     /// are not enforced on this plan.
     #[serde(default = "unlimited")]
     pub credits_per_month: Limit,
+    /// Members plus pending invites (`-1`, the default: no limit).
+    #[serde(default = "unlimited")]
+    pub seats: Limit,
+    /// The size of the workspace's stored documents, in MiB (`-1`, the default: no limit).
+    #[serde(default = "unlimited")]
+    pub storage_mb: Limit,
 }
 
 fn unlimited() -> Limit {

@@ -53,6 +53,8 @@ pub struct McpSettings {
     pub max_result_bytes: usize,
     /// A server unused this long is stopped (started again on the next call).
     pub idle_secs: u64,
+    /// How many stdio servers (each a process while in use) one workspace may register.
+    pub max_stdio_servers: usize,
 }
 
 impl Default for McpSettings {
@@ -63,6 +65,7 @@ impl Default for McpSettings {
             call_timeout_secs: 30,
             max_result_bytes: 64 * 1024,
             idle_secs: 300,
+            max_stdio_servers: 5,
         }
     }
 }
@@ -92,15 +95,24 @@ impl McpSettings {
             call_timeout: std::time::Duration::from_secs(self.call_timeout_secs.max(1)),
             max_result_bytes: self.max_result_bytes.max(1024),
             idle_after: std::time::Duration::from_secs(self.idle_secs.max(1)),
+            max_stdio_servers: self.max_stdio_servers,
         }
     }
 }
 
-/// `[billing]`: `[billing.stripe]` turns payments on.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `[billing]`: `[billing.stripe]` turns payments on; a workspace whose payments have failed
+/// for longer than `past_due_grace_days` is read-only until it pays.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BillingSettings {
     pub stripe: StripeSettings,
+    pub past_due_grace_days: u32,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self { stripe: StripeSettings::default(), past_due_grace_days: 7 }
+    }
 }
 
 /// `[billing.stripe]`: the operator's Stripe account (`ECHOFORGE__BILLING__STRIPE__SECRET_KEY=…`).

@@ -110,6 +110,9 @@ pub async fn open_app(settings: &Settings, public_url: String) -> anyhow::Result
     app.set_integrations(settings.integrations.to_app());
     app.set_mcp(settings.mcp.to_app());
     app.set_stripe(settings.billing.stripe.to_app());
+    app.set_past_due_grace(std::time::Duration::from_secs(
+        u64::from(settings.billing.past_due_grace_days) * 86_400,
+    ));
     Ok(app)
 }
 

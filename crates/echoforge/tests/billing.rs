@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use testkit::{Options, Session, TestApp, spawn_app_with};
+use testkit::{AgentSpec, Options, Session, TestApp, spawn_app_with};
 
 const SECRET_KEY: &str = "sk_test_echoforge";
 const WEBHOOK_SECRET: &str = "whsec_test_echoforge_0123456789";
@@ -136,7 +136,15 @@ async fn start_fake() -> (Shared, String) {
 }
 
 async fn start_app(stripe_base: Option<String>) -> TestApp {
+    start_app_tweaked(stripe_base, |_| {}).await
+}
+
+async fn start_app_tweaked(
+    stripe_base: Option<String>,
+    more: impl Fn(&mut echoforge::config::Settings) + Send + Sync + 'static,
+) -> TestApp {
     let tweak = move |s: &mut echoforge::config::Settings| {
+        more(s);
         if let Some(base) = &stripe_base {
             let st = &mut s.billing.stripe;
             st.api_base = base.clone();
@@ -709,4 +717,67 @@ async fn credits_are_spent_per_message_refused_when_gone_and_granted_by_operator
         audit["data"].as_array().unwrap().iter().any(|e| e["action"] == "credits.granted"),
         "{audit}"
     );
+}
+
+#[tokio::test]
+async fn a_workspace_past_due_beyond_its_grace_is_read_only_until_it_pays() {
+    let (_fake, base) = start_fake().await;
+    // No grace at all: the first failed payment makes the workspace read-only.
+    let app = start_app_tweaked(Some(base), |s| s.billing.past_due_grace_days = 0).await;
+    let s = app.signed_up("late-payer@example.com").await;
+    let agent = app.create_agent(&s.workspace_id, "Ada", "ada", AgentSpec::default()).await;
+    let key = app.create_key(&s.workspace_id, None, &["chat", "read"]).await;
+    subscribe(&app, &s).await;
+    chat(&app, &s, &agent, 1).await;
+    let t = Some(s.access_token.as_str());
+
+    let failed = event(
+        "evt_late_1",
+        "invoice.payment_failed",
+        now_secs(),
+        json!({"id": "in_late", "object": "invoice", "customer": "cus_meter", "subscription": "sub_meter", "status": "open"}),
+    );
+    assert_eq!(deliver_signed(&app, &failed).await["outcome"], "applied");
+    let read_only = |r: (u16, Value)| {
+        assert_eq!(r.0, 402, "{}", r.1);
+        assert_eq!(r.1["code"], "workspace_read_only", "{}", r.1);
+        let detail = r.1["detail"].as_str().unwrap();
+        assert!(detail.contains("read-only") && detail.contains("nothing is deleted"), "{detail}");
+    };
+    let answer = |r: reqwest::Response| async move {
+        (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    // Writes and chats are refused on the REST API, and on /v1 in OpenAI's shape.
+    let r = app.post(&format!("/api/v1/agents/{agent}/chat"), t, json!({"message": "Hi"})).await;
+    read_only(answer(r).await);
+    read_only(answer(app.post("/api/v1/knowledge-bases", t, json!({"name": "New"})).await).await);
+    let r = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "ada", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(r).await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["error"]["code"], "workspace_read_only", "{body}");
+    // Reads work, nothing is gone, and the owner can still go and pay.
+    let agents = answer(app.get("/api/v1/agents", t).await).await;
+    assert_eq!((agents.0, agents.1["data"].as_array().map(Vec::len)), (200, Some(1)));
+    let convs = answer(app.get("/api/v1/conversations", t).await).await;
+    assert_eq!((convs.0, convs.1["data"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(app.post("/api/v1/billing/portal", t, json!({})).await.status(), 200);
+
+    // Paid: writable again at once.
+    let paid = event(
+        "evt_late_2",
+        "invoice.paid",
+        now_secs(),
+        json!({"id": "in_late", "object": "invoice", "customer": "cus_meter", "subscription": "sub_meter", "status": "paid"}),
+    );
+    assert_eq!(deliver_signed(&app, &paid).await["outcome"], "applied");
+    chat(&app, &s, &agent, 1).await;
+    let kb = app.post("/api/v1/knowledge-bases", t, json!({"name": "New"})).await;
+    assert_eq!(kb.status(), 201);
 }

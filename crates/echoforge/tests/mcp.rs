@@ -324,3 +324,63 @@ async fn keys_decide_what_mcp_shows_and_bad_input_gets_json_rpc_errors() {
     assert_eq!(rpc_agent.tools().await, ["chat_sam"]);
     assert_eq!(fake.requests().len(), 1, "no refused call reached the model");
 }
+
+#[tokio::test]
+async fn cancelling_a_chat_call_cancels_its_run() {
+    let fake = FakeLlm::start().await;
+    let app =
+        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
+            .await;
+    let a = app.signed_up("mcp-cancel@example.com").await;
+    app.create_agent(&a.workspace_id, "Slow", "slow", AgentSpec::default()).await;
+    let key = app.create_key(&a.workspace_id, None, &["chat", "read"]).await;
+    let mut rpc = Rpc::open(&app, &key).await;
+
+    // The model never answers; the client gives up on the call and says so.
+    fake.push(Reply::hang());
+    let call = reqwest::Client::new()
+        .post(app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("mcp-session-id", rpc.session.clone().unwrap())
+        .json(&json!({"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+            "params": {"name": "chat_slow", "arguments": {"message": "take your time"}}}))
+        .send();
+    let pending = tokio::spawn(call);
+    for _ in 0..200 {
+        if fake.request_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(fake.request_count(), 1, "the run asked the model");
+    let runs_url = app.url("/api/v1/runs");
+    let runs = || {
+        let (url, key) = (runs_url.clone(), key.clone());
+        async move {
+            let r = reqwest::Client::new().get(url).bearer_auth(&key).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            body(r).await["data"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let before = runs().await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["status"], "running", "{before:?}");
+
+    let r = rpc
+        .post(json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 77, "reason": "the user pressed stop"}}))
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = runs().await[0]["status"].clone();
+        if status != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, "cancelled", "the run stopped with the call");
+    pending.abort();
+}

@@ -1,7 +1,9 @@
 //! Tools from MCP servers: `@modelcontextprotocol/server-everything` (npm, installed in
 //! tests/servers by scripts/test) over stdio and over streamable HTTP, registered by a
 //! workspace, its tools given to an agent, called by the scripted model; a killed stdio server
-//! is started again on the next call; a server that is down answers the model with an error.
+//! is started again on the next call; a server that is down answers the model with an error;
+//! long and slow results are cut and timed out; a server on the official `mcp` Python SDK whose
+//! tool list changes is listed again when it says so.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +22,20 @@ async fn body(resp: reqwest::Response) -> Value {
 }
 
 async fn start(fake: &FakeLlm) -> TestApp {
+    start_tweaked(fake, |_| {}).await
+}
+
+async fn start_tweaked(
+    fake: &FakeLlm,
+    more: impl Fn(&mut echoforge::config::Settings) + Send + Sync + 'static,
+) -> TestApp {
     assert!(
         std::path::Path::new(EVERYTHING).exists(),
         "server-everything is missing: run `npm ci` in tests/servers (scripts/test does)"
     );
     spawn_app_with(Options {
         llm_base_url: Some(fake.base_url.clone()),
-        tweak: Some(Arc::new(|s: &mut echoforge::config::Settings| {
+        tweak: Some(Arc::new(move |s: &mut echoforge::config::Settings| {
             s.mcp.commands.insert(
                 "everything".into(),
                 echoforge::config::McpCommandSettings {
@@ -35,6 +44,7 @@ async fn start(fake: &FakeLlm) -> TestApp {
                 },
             );
             s.mcp.allow_private_hosts = true;
+            more(s);
         })),
         ..Options::default()
     })
@@ -235,6 +245,32 @@ async fn a_streamable_http_server_serves_tools_and_a_down_one_answers_with_an_er
         .put(&format!("/api/v1/agents/{agent}/mcp-servers/{id}"), t, json!({"tools": ["echo"]}))
         .await;
     assert_eq!(r.status(), 200);
+
+    // The MCP servers page shows the server, its tools and who may use which.
+    let page = |cookie: String| {
+        let url = app.url("/mcp-servers");
+        async move {
+            let r = reqwest::Client::new().get(url).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let html = page(app.web_login(&s).await).await;
+    assert!(html.contains("Everything over HTTP") && html.contains("Answering"), "{html}");
+    assert!(html.contains(&format!("data-mcp-server=\"{id}\"")), "{html}");
+    assert!(html.contains("sealed: Authorization"), "the sealed header's name is shown");
+    assert!(!html.contains("not-needed"), "never its value");
+    let member = html
+        .split(&format!("data-mcp-member=\"{agent}\""))
+        .nth(1)
+        .and_then(|rest| rest.split("</form>").next())
+        .expect("a form for the team member");
+    assert!(member.contains(r#"value="echo" checked"#), "{member}");
+    assert!(!member.contains(r#"value="get-sum" checked"#), "{member}");
+    let other = app.signed_up("mcp-http-page@example.com").await;
+    let html = page(app.web_login(&other).await).await;
+    assert!(!html.contains("Everything over HTTP") && html.contains("No MCP servers yet"));
+
     fake.push(Reply::tool_call("mcp_echo", r#"{"message":"hello over http"}"#));
     fake.push(Reply::text("Echoed over HTTP."));
     assert_eq!(ask(&app, &s, &agent, "Echo").await["message"], "Echoed over HTTP.");
@@ -279,4 +315,152 @@ async fn a_streamable_http_server_serves_tools_and_a_down_one_answers_with_an_er
     assert_eq!(r.status(), 404);
     let list = body(app.get("/api/v1/mcp-servers", Some(&b.access_token)).await).await;
     assert_eq!(list["data"], json!([]));
+}
+
+const CHANGING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_changing_server.py");
+
+#[tokio::test]
+async fn results_are_capped_slow_calls_time_out_and_a_changed_tool_list_is_listed_again() {
+    let fake = FakeLlm::start().await;
+    let app = start_tweaked(&fake, |s| {
+        s.mcp.max_result_bytes = 1024;
+        s.mcp.call_timeout_secs = 2;
+        s.mcp.max_stdio_servers = 2;
+        s.mcp.commands.insert(
+            "changing".into(),
+            echoforge::config::McpCommandSettings {
+                command: "python3".into(),
+                args: vec![CHANGING.into()],
+            },
+        );
+    })
+    .await;
+    let s = app.signed_up("mcp-limits@example.com").await;
+    let agent = app.create_agent(&s.workspace_id, "Lim", "lim", AgentSpec::default()).await;
+    let t = Some(s.access_token.as_str());
+    let r = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "Everything", "transport": "stdio", "command": "everything"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let everything = body(r).await;
+    let id = everything["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(
+            &format!("/api/v1/agents/{agent}/mcp-servers/{id}"),
+            t,
+            json!({"tools": ["echo", "trigger-long-running-operation"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", body(r).await);
+
+    // A result longer than the cap reaches the model cut, with a note saying so.
+    let long = "x".repeat(3000);
+    fake.push(Reply::tool_call("mcp_echo", json!({"message": long}).to_string()));
+    fake.push(Reply::text("That was long."));
+    let a = ask(&app, &s, &agent, "Echo a lot").await;
+    assert_eq!(a["message"], "That was long.", "{a}");
+    let results = tool_results(&fake, 1);
+    assert!(results.contains("[truncated: the result was 3006 bytes"), "{results}");
+    assert!(!results.contains(&long), "the whole result never reaches the model");
+
+    // A call slower than the timeout is a tool error for the model; the run completes.
+    fake.push(Reply::tool_call(
+        "mcp_trigger_long_running_operation",
+        r#"{"duration": 20, "steps": 2}"#,
+    ));
+    fake.push(Reply::text("It took too long."));
+    let started = std::time::Instant::now();
+    let a = ask(&app, &s, &agent, "Run the long operation").await;
+    assert_eq!(a["message"], "It took too long.", "{a}");
+    assert_eq!(a["status"], "completed", "{a}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the timeout cut the call short");
+    let results = tool_results(&fake, 3);
+    assert!(results.contains("did not answer in"), "{results}");
+
+    // A server whose tools change: `unlock` adds `reveal` and says so; it is listed again.
+    let r = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "Changing", "transport": "stdio", "command": "changing"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let changing = body(r).await;
+    assert_eq!(names(&changing), ["unlock"], "{changing}");
+    let cid = changing["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{cid}"), t, json!({"tools": ["reveal"]}))
+        .await;
+    assert_eq!(r.status(), 422, "not listed yet");
+    let r = app
+        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{cid}"), t, json!({"tools": ["unlock"]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    // `unlock` is not marked read-only: the run asks first, and nothing is called before.
+    fake.push(Reply::tool_call("mcp_unlock", "{}"));
+    fake.push(Reply::text("Unlocked."));
+    let paused = ask(&app, &s, &agent, "Unlock it").await;
+    assert_eq!(paused["status"], "awaiting_action", "{paused}");
+    let before = body(app.get(&format!("/api/v1/mcp-servers/{cid}"), t).await).await;
+    assert_eq!(names(&before), ["unlock"], "not called before approval: {before}");
+    let conv = paused["conversation_id"].as_str().unwrap();
+    let action = paused["pending_actions"][0]["id"].as_str().unwrap();
+    let done = app
+        .post(
+            &format!("/api/v1/conversations/{conv}/actions/{action}"),
+            t,
+            json!({"approve": true}),
+        )
+        .await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(body(done).await["message"], "Unlocked.");
+    assert!(
+        tool_results(&fake, 5).contains("reveal is available now"),
+        "{}",
+        tool_results(&fake, 5)
+    );
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = body(app.get(&format!("/api/v1/mcp-servers/{cid}"), t).await).await;
+        if names(&listed).contains(&"reveal".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut now = names(&listed);
+    now.sort();
+    assert_eq!(now, ["reveal", "unlock"], "listed again after list_changed: {listed}");
+    let reveal =
+        listed["tools"].as_array().unwrap().iter().find(|t| t["name"] == "reveal").unwrap();
+    assert_eq!(reveal["read_only"], true, "{reveal}");
+    let r = app
+        .put(
+            &format!("/api/v1/agents/{agent}/mcp-servers/{cid}"),
+            t,
+            json!({"tools": ["unlock", "reveal"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    fake.push(Reply::tool_call("mcp_reveal", "{}"));
+    fake.push(Reply::text("It is 42."));
+    assert_eq!(ask(&app, &s, &agent, "What is the secret?").await["message"], "It is 42.");
+    assert!(tool_results(&fake, 7).contains("The secret is 42."), "{}", tool_results(&fake, 7));
+
+    // The operator's limit on stdio servers per workspace holds.
+    let r = app
+        .post(
+            "/api/v1/mcp-servers",
+            t,
+            json!({"name": "One more", "transport": "stdio", "command": "everything"}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let refused = body(r).await;
+    assert_eq!(refused["code"], "mcp_stdio_limit", "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("max_stdio_servers = 2"), "{refused}");
 }

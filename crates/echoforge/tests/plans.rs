@@ -1,6 +1,6 @@
 //! Plan limits end to end: the monthly messages limit on every chat surface (REST JSON and
 //! SSE, the OpenAI-compatible API, the widget), the documents limit on uploads and URL
-//! imports. The month's count starts from what `usage_daily` holds, so the tests seed it there
+//! imports, seats (members plus pending invites) on invites, document storage on uploads. The month's count starts from what `usage_daily` holds, so the tests seed it there
 //! (as earlier traffic would have) rather than sending a thousand messages.
 
 use serde_json::{Value, json};
@@ -252,4 +252,93 @@ async fn the_starter_plan_refuses_the_eleventh_document() {
     )
     .await;
     expect(upload(&app, &s, &kb, &["eleven"]).await, 202).await;
+}
+
+fn assert_limit(p: &Value, limit: &str, words: &[&str]) {
+    assert_eq!(
+        (p["code"].as_str(), p["limit"].as_str(), p["status"].as_u64()),
+        (Some("plan_limit_reached"), Some(limit), Some(402)),
+        "{p}"
+    );
+    let detail = p["detail"].as_str().unwrap();
+    for w in words {
+        assert!(detail.contains(w), "{w:?} in {detail}");
+    }
+}
+
+async fn invite(app: &TestApp, s: &Session, email: &str) -> reqwest::Response {
+    app.post(
+        "/api/v1/workspace/invites",
+        Some(&s.access_token),
+        json!({"email": email, "role": "member"}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn seats_count_members_and_pending_invites() {
+    let app = spawn_app().await;
+    let s = app.signed_up("seats@example.com").await;
+    // Starter: three seats. The owner holds one, two invites the others.
+    let first = expect(invite(&app, &s, "one@example.com").await, 201).await;
+    expect(invite(&app, &s, "two@example.com").await, 201).await;
+    let p = expect(invite(&app, &s, "three@example.com").await, 402).await;
+    assert_limit(
+        &p,
+        "seats",
+        &["starter", "3 seat(s)", "1 member(s)", "2 pending invite(s)", "upgrade"],
+    );
+    let usage = body(app.get("/api/v1/usage", Some(&s.access_token)).await).await;
+    assert_eq!(usage["this_month"]["seats"], json!({"used": 3, "limit": 3}), "{usage}");
+    // Revoking an invite frees its seat.
+    let id = first["id"].as_str().unwrap();
+    expect(
+        app.delete(&format!("/api/v1/workspace/invites/{id}"), Some(&s.access_token)).await,
+        204,
+    )
+    .await;
+    expect(invite(&app, &s, "three@example.com").await, 201).await;
+    // Another workspace's seats are its own.
+    let other = app.signed_up("seats-other@example.com").await;
+    expect(invite(&app, &other, "one@example.com").await, 201).await;
+}
+
+#[tokio::test]
+async fn uploads_stop_at_the_plan_s_storage() {
+    let app = spawn_app().await;
+    let s = app.signed_up("storage@example.com").await;
+    let t = s.access_token.as_str();
+    let kb = body(app.post("/api/v1/knowledge-bases", Some(t), json!({"name": "Big"})).await).await;
+    let kb = kb["id"].as_str().unwrap().to_owned();
+    // Earlier uploads left 99.99 MB (of the starter plan's 100 MB), as stored documents would.
+    let ws = domain::WorkspaceId::parse(&s.workspace_id).unwrap();
+    #[allow(clippy::disallowed_methods)] // the test records its own workspace's earlier uploads
+    let scope = store::TenantScope::assume(ws);
+    let kb_id = domain::KnowledgeBaseId::parse(&kb).unwrap();
+    let big = store::NewDocument {
+        id: domain::DocumentId::new(),
+        kb_id,
+        title: "Archive".into(),
+        size_bytes: 100 * 1024 * 1024 - 40,
+        ..Default::default()
+    };
+    let stored = app.app.store().create_document(&scope, &big, domain::time::now_ms()).await;
+    stored.expect("a big document recorded");
+    let usage = body(app.get("/api/v1/usage", Some(t)).await).await;
+    assert_eq!(usage["this_month"]["storage_mb"], json!({"used": 100, "limit": 100}), "{usage}");
+
+    // A file that does not fit is refused whole, with nothing stored; a small one fits.
+    let p = expect(upload(&app, &s, &kb, &["a-longer-document-name"]).await, 402).await;
+    assert_limit(&p, "storage_mb", &["starter", "100 MB", "this upload adds", "delete documents"]);
+    let files = vec![("tiny.md".to_owned(), "text/markdown", b"# T".to_vec())];
+    expect(app.upload_documents(t, &kb, &files).await, 202).await;
+    let listed =
+        body(app.get(&format!("/api/v1/knowledge-bases/{kb}/documents"), Some(t)).await).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "the archive and the tiny file");
+    // Full now (within 40 bytes): even before the bytes are sent, the next upload is refused.
+    let files = vec![("more.md".to_owned(), "text/markdown", vec![b'x'; 37])];
+    expect(app.upload_documents(t, &kb, &files).await, 202).await;
+    let files = vec![("last.md".to_owned(), "text/markdown", b"# L".to_vec())];
+    let p = expect(app.upload_documents(t, &kb, &files).await, 402).await;
+    assert_limit(&p, "storage_mb", &["100 MB"]);
 }

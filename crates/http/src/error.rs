@@ -56,7 +56,7 @@ impl ApiError {
             E::BadRequest { .. } => StatusCode::BAD_REQUEST,
             E::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             E::Forbidden { .. } => StatusCode::FORBIDDEN,
-            E::PlanLimit { .. } | E::CreditsExhausted { .. } => StatusCode::PAYMENT_REQUIRED,
+            E::PlanLimit { .. } | E::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             E::NotFound { .. } => StatusCode::NOT_FOUND,
             E::Conflict { .. } => StatusCode::CONFLICT,
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -119,7 +119,7 @@ impl IntoResponse for ApiError {
             | E::Forbidden { code, message }
             | E::Conflict { code, message } => (code, message.clone(), Vec::new()),
             E::PlanLimit { message, .. } => ("plan_limit_reached", message.clone(), Vec::new()),
-            E::CreditsExhausted { message } => ("credits_exhausted", message.clone(), Vec::new()),
+            E::PaymentRequired { code, message } => (code, message.clone(), Vec::new()),
             E::NotFound { what } => ("not_found", format!("{what} not found"), Vec::new()),
             E::RateLimited { retry_after_secs } => (
                 "rate_limited",

@@ -6,7 +6,7 @@ use app::{AppError, FieldError, Principal};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::{SessionId, UserId};
 use serde::de::DeserializeOwned;
@@ -187,17 +187,32 @@ impl FromRequestParts<AppState> for Auth {
             .and_then(|v| v.to_str().ok())
             .or_else(|| cookie(parts, WORKSPACE_COOKIE));
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        if let Some(token) = session_cookie(parts) {
+        let principal = if let Some(token) = session_cookie(parts) {
             let principal = state.app.authenticate(token, workspace, ip).await?;
             if let app::Actor::User { session_id, .. } = principal.actor {
                 check_csrf(parts, state, session_id)?;
             }
-            return Ok(Auth(principal));
+            principal
+        } else {
+            let credential = bearer(parts)?;
+            state.app.authenticate(credential, workspace, ip).await?
+        };
+        if writes(&parts.method, parts.uri.path()) {
+            state.app.check_writable(&principal.scope()).await?;
         }
-        let credential = bearer(parts)?;
-        let principal = state.app.authenticate(credential, workspace, ip).await?;
         Ok(Auth(principal))
     }
+}
+
+/// Whether a request changes something a read-only (past due) workspace may not change:
+/// creations and edits, but not deletions, searches, billing (to pay), sign-in or the
+/// operator's API.
+fn writes(method: &Method, path: &str) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+        && !path.starts_with("/api/v1/billing/")
+        && !path.starts_with("/api/v1/admin/")
+        && !path.starts_with("/api/v1/auth/")
+        && !path.ends_with("/search")
 }
 
 /// The cookie that remembers which workspace the web app is looking at.

@@ -311,6 +311,17 @@ impl Pool {
             .clone()
     }
 
+    /// The connection to server `id` when it is up with this registration, without starting
+    /// one (the caller then needs no spec: no secrets are opened on the common path).
+    pub async fn live(&self, id: &str, spec_version: u64) -> Option<Arc<Connection>> {
+        let slot = self.slots.lock().await.get(id).cloned()?;
+        let mut s = slot.lock().await;
+        let conn = s.conn.as_ref().filter(|c| !c.is_closed() && s.spec_version == spec_version)?;
+        let conn = conn.clone();
+        s.last_used = Instant::now();
+        Some(conn)
+    }
+
     /// The live connection to server `id`, started (or restarted) when needed. One start at a
     /// time per server: concurrent callers wait for it.
     pub async fn get(

@@ -169,4 +169,14 @@ impl Store {
             .fetch_all(pool).await)
         .map_err(Into::into)
     }
+
+    /// Every agent's use of every server of the workspace (for the MCP servers page).
+    pub async fn workspace_mcp_tools(&self, scope: &TenantScope) -> Result<Vec<AgentMcpTools>> {
+        on_db!(read self, pool => sqlx::query_as(
+            "SELECT agent_id, server_id, tools, created_at FROM agent_mcp_tools
+             WHERE workspace_id = $1 ORDER BY created_at, agent_id, server_id")
+            .bind(scope.workspace_id().to_string())
+            .fetch_all(pool).await)
+        .map_err(Into::into)
+    }
 }

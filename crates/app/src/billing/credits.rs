@@ -156,7 +156,8 @@ impl App {
         if balance >= cost {
             return Ok(());
         }
-        Err(AppError::CreditsExhausted {
+        Err(AppError::PaymentRequired {
+            code: "credits_exhausted",
             message: format!(
                 "this workspace has {balance} credit(s) left and this needs {cost}; the {} plan grants {} a month: ask the platform operator for a top-up, upgrade, or wait until next month",
                 tier_name(tier),

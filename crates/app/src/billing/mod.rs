@@ -7,6 +7,7 @@
 
 pub(crate) mod credits;
 pub(crate) mod metered;
+pub(crate) mod standing;
 pub(crate) mod webhook;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,7 @@ pub(crate) struct StripeSetup {
 pub(crate) struct Billing {
     stripe: RwLock<Option<Arc<StripeSetup>>>,
     pub(crate) credits: credits::Credits,
+    pub(crate) standing: standing::Standing,
 }
 
 /// A workspace's subscription as the API shows it.

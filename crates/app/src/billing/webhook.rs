@@ -100,6 +100,9 @@ impl App {
             .store
             .apply_stripe_event(&record, change.as_ref().map(|(s, c)| (s, c)), now_ms())
             .await?;
+        if let Some((scope, _)) = &change {
+            self.inner.billing.standing.forget(scope.workspace_id());
+        }
         let outcome = match outcome {
             EventOutcome::Duplicate => "duplicate",
             EventOutcome::Applied { stale: true, .. } => "stale",

@@ -302,6 +302,8 @@ impl App {
         p.require(Permission::Upload)?;
         // The plan's document limit binds the API; the operator's `kb ingest` is not held to it.
         self.check_document_limit(&p.scope(), files.len()).await?;
+        self.check_storage_limit(&p.scope(), files.iter().map(|f| f.file.size.max(1)).sum())
+            .await?;
         let cost = self.credit_cost(None, crate::billing::credits::DOCUMENT_UPLOAD);
         self.check_credits(&p.scope(), cost * files.len() as i64).await?;
         let accepted = self.accept_uploads(&p.scope(), kb, files).await?;
@@ -330,6 +332,7 @@ impl App {
             .map_err(AppError::from_store("knowledge base"))?;
         // Refused before any bytes arrive when the plan has no room for one more document.
         self.check_document_limit(&p.scope(), 1).await?;
+        self.check_storage_limit(&p.scope(), 0).await?;
         Ok(())
     }
 

@@ -40,6 +40,8 @@ pub struct McpSettings {
     /// A tool result longer than this is cut, with a note for the model.
     pub max_result_bytes: usize,
     pub idle_after: Duration,
+    /// Stdio servers (each a process while in use) per workspace.
+    pub max_stdio_servers: usize,
 }
 
 impl Default for McpSettings {
@@ -50,6 +52,7 @@ impl Default for McpSettings {
             call_timeout: Duration::from_secs(30),
             max_result_bytes: 64 * 1024,
             idle_after: Duration::from_secs(300),
+            max_stdio_servers: 5,
         }
     }
 }
@@ -88,7 +91,7 @@ pub struct McpServerInput {
     /// The server's URL (`http`).
     pub url: Option<String>,
     /// Sent with every request (`http`), e.g. `Authorization`; sealed, never shown again.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub headers: BTreeMap<String, String>,
     /// The name of a command the operator approved (`stdio`).
     pub command: Option<String>,
@@ -96,8 +99,15 @@ pub struct McpServerInput {
     #[serde(default)]
     pub args: Vec<String>,
     /// Environment variables for the process (`stdio`); sealed, never shown again.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub env: BTreeMap<String, String>,
+}
+
+/// `null` is no entries (a form's empty field).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One of a server's tools.
@@ -228,14 +238,18 @@ impl App {
         scope: &TenantScope,
         row: &store::McpServer,
     ) -> Result<Arc<mcp::Connection>, AppError> {
+        let pool = self.mcp_pool();
+        let key = row.id.to_string();
+        if let Some(conn) = pool.live(&key, row.version as u64).await {
+            return Ok(conn);
+        }
         let spec = self.spec_of(scope, row)?;
         let app = self.clone();
         let (scope_c, id) = (*scope, row.id);
         let on_change: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             tokio::spawn(relist_later(app.clone(), scope_c, id));
         });
-        self.mcp_pool()
-            .get(&row.id.to_string(), row.version as u64, &spec, on_change)
+        pool.get(&key, row.version as u64, &spec, on_change)
             .await
             .map_err(|e| AppError::bad_request("mcp_server_unavailable", e.to_string()))
     }
@@ -381,6 +395,20 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
+        if input.transport == "stdio" {
+            let running = self.inner.store.list_mcp_servers(&scope).await?;
+            let stdio = running.iter().filter(|s| s.transport == "stdio").count();
+            if stdio >= settings.max_stdio_servers {
+                return Err(AppError::conflict(
+                    "mcp_stdio_limit",
+                    format!(
+                        "this workspace already has {stdio} stdio MCP servers, the most the \
+                         operator allows ([mcp] max_stdio_servers = {}); delete one first",
+                        settings.max_stdio_servers
+                    ),
+                ));
+            }
+        }
         let id = McpServerId::new();
         let secrets = Secrets { headers: input.headers, env: input.env };
         let sealed = self.inner.keyring.seal(
@@ -399,6 +427,28 @@ impl App {
         self.inner.store.create_mcp_server(&scope, &new, now_ms()).await?;
         let row = self.relist_mcp_tools(&scope, id).await?;
         Ok(self.mcp_view(row).await)
+    }
+
+    /// The names of the commands the operator approved for stdio servers.
+    pub fn mcp_commands(&self) -> Vec<String> {
+        self.mcp_settings().commands.keys().cloned().collect()
+    }
+
+    /// Which tools of which server each agent of the workspace may call.
+    pub async fn mcp_agent_tools(&self, p: &Principal) -> Result<Vec<AgentMcpToolsView>, AppError> {
+        read_config(p)?;
+        Ok(self
+            .inner
+            .store
+            .workspace_mcp_tools(&p.scope())
+            .await?
+            .into_iter()
+            .map(|l| AgentMcpToolsView {
+                agent_id: l.agent_id.to_string(),
+                server_id: l.server_id.to_string(),
+                tools: serde_json::from_str(&l.tools).unwrap_or_default(),
+            })
+            .collect())
     }
 
     pub async fn mcp_servers(&self, p: &Principal) -> Result<Vec<McpServerView>, AppError> {
@@ -624,7 +674,13 @@ impl Tool for McpTool {
         let outcome = conn
             .call(&self.remote, args, settings.call_timeout, settings.max_result_bytes)
             .await
-            .map_err(|e| down(e.to_string()))?;
+            .map_err(|e| match e {
+                // It is up but slow, or it refused this call: say so, not that it is down.
+                mcp::ClientError::Timeout(_) | mcp::ClientError::Refused(_) => {
+                    format!("{e} ({})", self.server.name)
+                }
+                other => down(other.to_string()),
+            })?;
         if outcome.is_error {
             return Err(outcome.text);
         }

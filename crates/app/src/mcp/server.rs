@@ -116,39 +116,37 @@ impl McpBackend {
     async fn searchable(&self, p: &Principal) -> Result<Vec<Searchable>, AppError> {
         let scope = p.scope();
         let store = self.app.store();
-        let rows = match key_agent(p) {
+        // The agent's knowledge bases, or all of them for a workspace key: one listing, filtered.
+        let only: Option<HashSet<KnowledgeBaseId>> = match key_agent(p) {
             Some(agent) => {
                 if !p.can(Permission::Chat) {
                     return Ok(Vec::new());
                 }
                 let cached = self.app.chat_agent_cached(p, agent).await?;
-                let mut rows = Vec::new();
-                for id in &cached.snapshot.knowledge_base_ids {
-                    match store.get_knowledge_base(&scope, *id).await {
-                        Ok(kb) => rows.push(kb),
-                        Err(store::StoreError::NotFound) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                if cached.snapshot.knowledge_base_ids.is_empty() {
+                    return Ok(Vec::new());
                 }
-                rows
+                Some(cached.snapshot.knowledge_base_ids.iter().copied().collect())
             }
             None => {
                 if p.require_read(domain::Readable::Knowledge).is_err() {
                     return Ok(Vec::new());
                 }
-                let mut rows = Vec::new();
-                let mut cursor = None;
-                loop {
-                    let page = store.list_knowledge_bases(&scope, cursor, Some(200)).await?;
-                    rows.extend(page.data);
-                    match page.next_cursor.and_then(|c| KnowledgeBaseId::parse(&c).ok()) {
-                        Some(c) => cursor = Some(c),
-                        None => break,
-                    }
-                }
-                rows
+                None
             }
         };
+        let mut rows = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.list_knowledge_bases(&scope, cursor, Some(200)).await?;
+            rows.extend(
+                page.data.into_iter().filter(|kb| only.as_ref().is_none_or(|o| o.contains(&kb.id))),
+            );
+            match page.next_cursor.and_then(|c| KnowledgeBaseId::parse(&c).ok()) {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
         let mut taken = HashSet::new();
         Ok(rows
             .into_iter()

@@ -146,8 +146,12 @@ pub struct PlanUsage {
     pub agents: LimitUsage,
     /// Documents the workspace has (the plan's `knowledge_docs`).
     pub documents: LimitUsage,
-    /// The workspace's documents' files, in bytes (no plan limit yet).
+    /// The workspace's documents' files, in bytes.
     pub storage_bytes: i64,
+    /// The same in MB (rounded up) against the plan's `storage_mb`.
+    pub storage_mb: LimitUsage,
+    /// Members plus pending invites against the plan's `seats`.
+    pub seats: LimitUsage,
     /// The credits ledger: balance, the plan's monthly allowance, spent this month.
     pub credits: crate::billing::CreditsView,
 }
@@ -334,6 +338,8 @@ impl App {
         let storage = self.store().document_storage(&scope).await?;
         let stored_of = |m: &str| storage.iter().find(|t| t.metric == m).map_or(0, |t| t.quantity);
         let agent_count = self.store().count_agents(&scope).await?;
+        let seats = self.store().list_members(&scope).await?.len() as u64
+            + self.store().list_pending_invites(&scope, domain::time::now_ms()).await?.len() as u64;
         let this_month = PlanUsage {
             plan: tier_name(tier).to_owned(),
             resets_on: next_month_start(&month),
@@ -342,6 +348,11 @@ impl App {
             agents: LimitUsage::of(agent_count.max(0) as u64, limits.agents),
             documents: LimitUsage::of(stored_of("documents").max(0) as u64, limits.knowledge_docs),
             storage_bytes: stored_of("document_bytes"),
+            storage_mb: LimitUsage::of(
+                (stored_of("document_bytes").max(0) as u64).div_ceil(1024 * 1024),
+                limits.storage_mb,
+            ),
+            seats: LimitUsage::of(seats, limits.seats),
             credits: self.credits_view(&scope).await?,
         };
         Ok(UsageReport {

@@ -205,6 +205,7 @@ impl App {
                 "this person is already a member of the workspace",
             ));
         }
+        self.check_seat_limit(&scope).await?;
         let secret = token::generate("inv_");
         let now = now_ms();
         let inviter = p

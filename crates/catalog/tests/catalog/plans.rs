@@ -22,6 +22,17 @@ fn plan_limits_match_the_hub_seed() {
         (ent.agents, ent.messages_per_month, ent.knowledge_docs, ent.integrations),
         (Limit::Unlimited, Limit::Unlimited, Limit::Unlimited, Limit::Unlimited)
     );
+    assert_eq!(
+        (starter.seats, starter.storage_mb, pro.seats, pro.storage_mb, ent.seats, ent.storage_mb),
+        (
+            Limit::AtMost(3),
+            Limit::AtMost(100),
+            Limit::AtMost(10),
+            Limit::AtMost(1000),
+            Limit::Unlimited,
+            Limit::Unlimited
+        )
+    );
     assert_eq!(serde_json::to_value(ent.agents).unwrap(), serde_json::json!(-1));
     assert!(serde_json::from_value::<Limit>(serde_json::json!(-5)).is_err());
 }

@@ -51,7 +51,8 @@ async fn list_servers(
 #[utoipa::path(post, path = "/api/v1/mcp-servers", tag = "mcp", security(("bearer" = [])),
     request_body = app::mcp::McpServerInput,
     responses((status = 201, body = app::mcp::McpServerView), (status = 400, body = crate::error::Problem),
-        (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+        (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)))]
 async fn register_server(
     State(s): State<AppState>,
     Auth(p): Auth,

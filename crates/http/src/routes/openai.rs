@@ -70,10 +70,9 @@ fn from_app(e: AppError, model: Option<&str>) -> Response {
             body["error"]["limit"] = limit.into();
             oa_response(StatusCode::PAYMENT_REQUIRED, body)
         }
-        AppError::CreditsExhausted { message } => oa_response(
-            StatusCode::PAYMENT_REQUIRED,
-            oa_body("insufficient_quota", "credits_exhausted", message),
-        ),
+        AppError::PaymentRequired { code, message } => {
+            oa_response(StatusCode::PAYMENT_REQUIRED, oa_body("insufficient_quota", code, message))
+        }
         AppError::Validation(errors) => {
             let msg =
                 errors.iter().map(|e| format!("{} {}", e.path, e.message)).collect::<Vec<_>>();

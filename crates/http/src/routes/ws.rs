@@ -99,11 +99,10 @@ async fn serve(s: AppState, p: app::Principal, mut socket: WebSocket) {
             let code = match &api.0 {
                 AppError::NotFound { .. } => "not_found".to_owned(),
                 AppError::Validation(_) => "validation_failed".to_owned(),
-                AppError::Forbidden { code, .. } | AppError::Conflict { code, .. } => {
-                    (*code).to_owned()
-                }
+                AppError::Forbidden { code, .. }
+                | AppError::Conflict { code, .. }
+                | AppError::PaymentRequired { code, .. } => (*code).to_owned(),
                 AppError::PlanLimit { .. } => "plan_limit_reached".to_owned(),
-                AppError::CreditsExhausted { .. } => "credits_exhausted".to_owned(),
                 _ => "error".to_owned(),
             };
             return send_error(&mut socket, &code, &api.0.to_string()).await;

@@ -1,4 +1,5 @@
-//! The Integrations page (connect, status, last error, reconnect, disconnect) and the OAuth2
+//! The Integrations page (connect, status, last error, reconnect, disconnect), the MCP servers
+//! page (register, test the connection, see the tools, pick them per team member) and the OAuth2
 //! callback the provider sends the browser back to. The callback needs the person's session:
 //! without one it goes through sign-in and comes back with the same `code` and `state`.
 
@@ -16,6 +17,50 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/integrations", get(integrations))
         .route("/integrations/{provider}/callback", get(callback))
+        .route("/mcp-servers", get(mcp_servers))
+}
+
+async fn mcp_servers(State(state): State<AppState>, user: WebUser) -> Response {
+    let p = &user.principal;
+    let (servers, links, agents) = match (
+        state.app.mcp_servers(p).await,
+        state.app.mcp_agent_tools(p).await,
+        state.app.agents(p, None, Some(100)).await,
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c.data),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return error_page(e),
+    };
+    // Per server: each team member with the tools it may call (none: not linked).
+    let servers: Vec<serde_json::Value> = servers
+        .into_iter()
+        .map(|s| {
+            let members: Vec<serde_json::Value> = agents
+                .iter()
+                .map(|a| {
+                    let id = a.id.clone();
+                    let picked = links.iter().find(|l| l.agent_id == id && l.server_id == s.id);
+                    json!({
+                        "id": id,
+                        "name": a.display_name,
+                        "linked": picked.is_some(),
+                        "tools": picked.map(|l| l.tools.clone()).unwrap_or_default(),
+                    })
+                })
+                .collect();
+            json!({"server": s, "members": members})
+        })
+        .collect();
+    render(
+        "mcp_servers.html",
+        user.ctx(
+            "integrations",
+            json!({
+                "servers": servers,
+                "commands": state.app.mcp_commands(),
+                "can_manage": p.can(domain::Permission::Config),
+            }),
+        ),
+    )
 }
 
 #[derive(Deserialize, Default)]

@@ -54,6 +54,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "inbox.html",
         "inbox_handoff.html",
         "integrations.html",
+        "mcp_servers.html",
         "usage.html",
         "error.html",
     );
@@ -181,7 +182,7 @@ pub(crate) fn error_page(e: AppError) -> Response {
             (StatusCode::NOT_FOUND, format!("This {what} does not exist."))
         }
         AppError::Forbidden { message, .. } => (StatusCode::FORBIDDEN, message),
-        AppError::PlanLimit { message, .. } | AppError::CreditsExhausted { message } => {
+        AppError::PlanLimit { message, .. } | AppError::PaymentRequired { message, .. } => {
             (StatusCode::PAYMENT_REQUIRED, message)
         }
         AppError::Validation(_) => (StatusCode::BAD_REQUEST, "That request was not valid.".into()),

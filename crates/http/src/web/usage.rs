@@ -122,6 +122,8 @@ async fn usage(State(state): State<AppState>, user: WebUser) -> Response {
         limit_bar("Messages this month", m.messages),
         limit_bar("Team members", m.agents),
         limit_bar("Documents", m.documents),
+        limit_bar("Storage (MB)", m.storage_mb),
+        limit_bar("Seats (people and invites)", m.seats),
     ];
     render(
         "usage.html",

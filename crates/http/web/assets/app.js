@@ -661,8 +661,17 @@
     }
   }
 
+  // Forms whose parts show by another field's answer (data-show-if), outside onboarding.
+  function initConditional() {
+    for (const form of $$('form[data-conditional]')) {
+      applyConditions(form);
+      form.addEventListener('change', () => applyConditions(form));
+    }
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
     initChrome();
+    initConditional();
     initOnboarding();
     initWelcome();
     initChat();

@@ -39,6 +39,9 @@ pub async fn mcp_servers_tools_and_agent_picks_hold_on_both_engines(db: &TestDb)
     let picks = db.store.agent_mcp_tools(&scope, a.id).await.unwrap();
     assert_eq!(picks.len(), 1);
     assert_eq!(picks[0].tools, "[]");
+    let all = db.store.workspace_mcp_tools(&scope).await.unwrap();
+    assert_eq!((all.len(), all[0].agent_id, all[0].server_id), (1, a.id, s.id));
+    assert!(db.store.workspace_mcp_tools(&other).await.unwrap().is_empty());
     assert!(matches!(db.store.get_mcp_server(&other, s.id).await, Err(StoreError::NotFound)));
     assert!(db.store.list_mcp_servers(&other).await.unwrap().is_empty());
     assert!(matches!(
