@@ -6,8 +6,12 @@
 //!
 //! A refusal is [`AppError::PlanLimit`]: HTTP 402 `plan_limit_reached` with `limit` naming the
 //! limit and a detail naming the plan, the limit and how to upgrade.
+//!
+//! Near a limit the workspace's owners and admins are mailed once per limit, period and
+//! threshold (80 % and 100 %): the crossing is noticed where the limit is checked, remembered in
+//! memory, and recorded in `limit_notices` (the row decides, so two processes send one mail).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use catalog::{Limit, PlanTier};
@@ -24,10 +28,25 @@ use crate::{App, AppError, Principal};
 /// this process is seen at once; one made elsewhere within this time).
 const TIER_TTL: Duration = Duration::from_secs(5);
 
-/// Workspaces' plan tiers, for the per-message check.
+/// Workspaces' plan tiers, for the per-message check, and the limit warnings already sent.
 #[derive(Default)]
 pub(crate) struct PlanTiers {
     tiers: Mutex<HashMap<WorkspaceId, (PlanTier, Instant)>>,
+    noticed: Mutex<HashSet<(WorkspaceId, &'static str, String, u8)>>,
+}
+
+/// The warning thresholds, in percent of a limit.
+const THRESHOLDS: [u8; 2] = [80, 100];
+
+/// How a limit reads in a warning mail.
+fn limit_words(limit: &str) -> &'static str {
+    match limit {
+        "messages_per_month" => "messages this month",
+        "knowledge_docs" => "documents",
+        "storage_mb" => "document storage",
+        "seats" => "seats",
+        _ => "a plan limit",
+    }
 }
 
 impl PlanTiers {
@@ -79,6 +98,99 @@ fn at_most(limit: Limit) -> u64 {
 }
 
 impl App {
+    /// Mails the workspace's owners and admins, once, when `used` of `max` crosses 80 % or
+    /// 100 % of `limit` in `period` (a month, or `-` for limits that do not reset). Cheap when
+    /// below 80 % or already noticed; the mail is sent in the background.
+    pub(crate) fn notice_limit(
+        &self,
+        scope: &TenantScope,
+        tier: PlanTier,
+        limit: &'static str,
+        period: &str,
+        used: u64,
+        max: u64,
+    ) {
+        if max == 0 || used.saturating_mul(100) < max.saturating_mul(80) {
+            return;
+        }
+        // The highest threshold crossed is the one to tell; lower ones are then moot.
+        let Some(threshold) = THRESHOLDS
+            .into_iter()
+            .rev()
+            .find(|t| used.saturating_mul(100) >= max.saturating_mul(u64::from(*t)))
+        else {
+            return;
+        };
+        let ws = scope.workspace_id();
+        {
+            let mut noticed = self.inner.plan_tiers.noticed.lock();
+            if !noticed.insert((ws, limit, period.to_owned(), threshold)) {
+                return;
+            }
+            for lower in THRESHOLDS.into_iter().filter(|t| *t < threshold) {
+                noticed.insert((ws, limit, period.to_owned(), lower));
+            }
+        }
+        let (app, scope, period) = (self.clone(), *scope, period.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) =
+                app.send_limit_notice(&scope, tier, limit, &period, threshold, max).await
+            {
+                tracing::warn!(workspace = %scope.workspace_id(), limit, error = %e, "a plan-limit warning was not sent");
+            }
+        });
+    }
+
+    async fn send_limit_notice(
+        &self,
+        scope: &TenantScope,
+        tier: PlanTier,
+        limit: &'static str,
+        period: &str,
+        threshold: u8,
+        max: u64,
+    ) -> Result<(), AppError> {
+        let store = &self.inner.store;
+        for lower in THRESHOLDS.into_iter().filter(|t| *t < threshold) {
+            store.record_limit_notice(scope, limit, period, i32::from(lower), now_ms()).await?;
+        }
+        if !store.record_limit_notice(scope, limit, period, i32::from(threshold), now_ms()).await? {
+            return Ok(()); // another process (or an earlier run) sent it
+        }
+        let workspace = store.get_workspace(scope).await?;
+        let what = limit_words(limit);
+        // Short subjects (a long one is folded across header lines); the workspace is in the body.
+        let (subject, state) = if threshold >= 100 {
+            (format!("Your {} plan's {what}: limit reached", tier_name(tier)), "has reached")
+        } else {
+            (format!("Your {} plan's {what}: {threshold}% used", tier_name(tier)), "is close to")
+        };
+        let link = format!("{}/usage", self.inner.config.public_url);
+        let body = format!(
+            "{} {state} the {} plan's limit of {max} {what} ({threshold}%).\n\n{}\n\nSee the usage here:\n\n{link}\n",
+            workspace.name,
+            tier_name(tier),
+            if threshold >= 100 {
+                format!(
+                    "What needs more is refused until the limit resets or you {}.",
+                    upgrade_hint(tier)
+                )
+            } else {
+                format!("To keep going past it, {}.", upgrade_hint(tier))
+            },
+        );
+        for m in store.list_members(scope).await?.into_iter().filter(|m| m.role.can_manage()) {
+            self.send_mail(crate::mail::Mail {
+                to: m.email,
+                subject: subject.clone(),
+                body: body.clone(),
+                link: Some(link.clone()),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// The workspace's plan tier, read from the store (unknown plan names count as starter).
     pub(crate) async fn scope_tier(&self, scope: &TenantScope) -> Result<PlanTier, AppError> {
         let ws = self.inner.store.get_workspace(scope).await?;
@@ -147,7 +259,9 @@ impl App {
     ) -> Result<(), AppError> {
         let (tier, room) = self.documents_against_plan(scope).await?;
         let Some((max, count)) = room else { return Ok(()) };
-        if count.saturating_add(adding.max(1) as u64) <= max {
+        let after = count.saturating_add(adding.max(1) as u64);
+        if after <= max {
+            self.notice_limit(scope, tier, "knowledge_docs", "-", after, max);
             return Ok(());
         }
         Err(AppError::PlanLimit {
@@ -180,6 +294,7 @@ impl App {
         let members = self.inner.store.list_members(scope).await?.len() as u64;
         let invited = self.inner.store.list_pending_invites(scope, now_ms()).await?.len() as u64;
         if limit.allows_one_more(members + invited) {
+            self.notice_limit(scope, tier, "seats", "-", members + invited + 1, at_most(limit));
             return Ok(());
         }
         Err(AppError::PlanLimit {
@@ -211,6 +326,10 @@ impl App {
                 as u64;
         let fits = if adding == 0 { used < max } else { used.saturating_add(adding) <= max };
         if fits {
+            if adding > 0 {
+                let after_mb = used.saturating_add(adding).div_ceil(1024 * 1024);
+                self.notice_limit(scope, tier, "storage_mb", "-", after_mb, mb);
+            }
             return Ok(());
         }
         let mib = |b: u64| format!("{:.1} MB", b as f64 / (1024.0 * 1024.0));
@@ -255,10 +374,11 @@ impl App {
             return Ok(());
         }
         let used = self.messages_this_month(scope).await?;
+        let month = utc_month(now_ms());
         if limit.allows_one_more(used) {
+            self.notice_limit(scope, tier, "messages_per_month", &month, used + 1, at_most(limit));
             return Ok(());
         }
-        let month = utc_month(now_ms());
         Err(AppError::PlanLimit {
             limit: "messages_per_month",
             message: format!(

@@ -342,3 +342,51 @@ async fn uploads_stop_at_the_plan_s_storage() {
     let p = expect(app.upload_documents(t, &kb, &files).await, 402).await;
     assert_limit(&p, "storage_mb", &["100 MB"]);
 }
+
+/// Mails (read or not) to `to` whose subject contains `subject`.
+fn mails_about(app: &TestApp, to: &str, subject: &str) -> usize {
+    std::fs::read_dir(app.outbox())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter(|t| {
+                    t.lines().any(|l| l.to_lowercase().starts_with("to:") && l.contains(to))
+                        && t.lines().any(|l| l.starts_with("Subject:") && l.contains(subject))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn admins_are_mailed_once_at_80_and_at_100_percent_of_the_month_s_messages() {
+    let app = spawn_app().await;
+    let a = app.signed_up("near@example.com").await;
+    let (agent, _, _) = widget_agent(&app, &a).await;
+    seed_messages(&app, &a, &agent, 798).await;
+    // 799 of 1000: no warning yet.
+    expect(rest_chat(&app, &a.access_token, &agent, false).await, 200).await;
+    // The 800th message crosses 80 %: one mail; the 801st sends none.
+    expect(rest_chat(&app, &a.access_token, &agent, false).await, 200).await;
+    let mail =
+        app.wait_for_mail("near@example.com", "starter plan's messages this month: 80% used").await;
+    let mail = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(mail.contains("limit of 1000 messages this month"), "{mail}");
+    assert!(mail.contains("/usage"), "{mail}");
+    expect(rest_chat(&app, &a.access_token, &agent, false).await, 200).await;
+
+    // A workspace that jumps to its last message is told it is used up, not also 80 %.
+    let b = app.signed_up("full@example.com").await;
+    let (agent_b, _, _) = widget_agent(&app, &b).await;
+    seed_messages(&app, &b, &agent_b, 999).await;
+    expect(rest_chat(&app, &b.access_token, &agent_b, false).await, 200).await;
+    let mail = app.wait_for_mail("full@example.com", "messages this month: limit reached").await;
+    let mail = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(mail.contains("has reached"), "{mail}");
+    assert_messages_limit(
+        &expect(rest_chat(&app, &b.access_token, &agent_b, false).await, 402).await,
+    );
+    assert_eq!(mails_about(&app, "full@example.com", "80% used"), 0);
+    assert_eq!(mails_about(&app, "near@example.com", "80% used"), 1, "once");
+    assert_eq!(mails_about(&app, "near@example.com", "limit reached"), 0);
+}

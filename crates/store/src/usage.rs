@@ -211,6 +211,24 @@ impl Store {
             UsageTotal { metric: "documents".into(), quantity: documents },
         ])
     }
+
+    /// Records that the workspace was warned about `limit` reaching `threshold` % in `period`;
+    /// `false` when it already was (the warning is sent once).
+    pub async fn record_limit_notice(
+        &self,
+        scope: &TenantScope,
+        limit: &str,
+        period: &str,
+        threshold: i32,
+        now: domain::time::Millis,
+    ) -> Result<bool> {
+        let n = on_db!(write self, pool => sqlx::query(
+            "INSERT INTO limit_notices (workspace_id, limit_name, period, threshold, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+            .bind(scope.workspace_id().to_string()).bind(limit).bind(period).bind(threshold).bind(now)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
 }
 
 const DAY_MS: i64 = 86_400_000;

@@ -51,6 +51,7 @@ conformance!(
     stripe_events_apply_once_in_order_and_move_the_plan,
     metered_usage_is_recorded_with_the_counters_and_reported_once,
     the_credit_ledger_appends_sums_and_grants_each_allowance_once,
+    limit_notices_are_recorded_once_per_limit_period_and_threshold,
 );
 
 async fn new_user(db: &TestDb, email: &str) -> (User, WorkspaceId) {
@@ -844,4 +845,20 @@ async fn the_credit_ledger_appends_sums_and_grants_each_allowance_once(db: &Test
     let other = TenantScope::assume(other);
     assert_eq!(db.store.credit_balance(&other).await.unwrap(), 0);
     assert!(db.store.credit_ledger(&other, 10).await.unwrap().is_empty());
+}
+
+async fn limit_notices_are_recorded_once_per_limit_period_and_threshold(db: &TestDb) {
+    let (_, a) = new_user(db, "notice-a@example.com").await;
+    let (_, b) = new_user(db, "notice-b@example.com").await;
+    let (a, b) = (TenantScope::assume(a), TenantScope::assume(b));
+    let now = now_ms();
+    let note = |scope, limit, period, threshold| {
+        db.store.record_limit_notice(scope, limit, period, threshold, now)
+    };
+    assert!(note(&a, "messages_per_month", "2026-12", 80).await.unwrap());
+    assert!(!note(&a, "messages_per_month", "2026-12", 80).await.unwrap(), "once");
+    assert!(note(&a, "messages_per_month", "2026-12", 100).await.unwrap());
+    assert!(note(&a, "messages_per_month", "2027-01", 80).await.unwrap(), "a new period");
+    assert!(note(&a, "knowledge_docs", "2026-12", 80).await.unwrap(), "another limit");
+    assert!(note(&b, "messages_per_month", "2026-12", 80).await.unwrap(), "another workspace");
 }
