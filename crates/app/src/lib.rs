@@ -33,7 +33,7 @@ pub use accounts::{LoginResult, Me, RegisterInput, TokenPair};
 pub use agents::keys::AgentKeyInput;
 pub use agents::{AgentExport, AgentInput, AgentPatch, AgentView, ImportResult, RevisionView};
 pub use auth::web_session::{self, WebSession};
-pub use auth::{Actor, Principal};
+pub use auth::{Actor, Principal, RateWindow};
 pub use billing::{
     BillingRedirect, BillingView, CreditGrant, CreditsView, StripeSettings, SubscriptionView,
     WebhookReceipt,

@@ -1139,3 +1139,79 @@ async fn a_key_created_without_permissions_gets_the_documented_default() {
     .await;
     assert_eq!(key["permissions"], json!(["chat", "upload"]), "{key}");
 }
+
+// ---------- request limits: RateLimit-* headers on every surface ----------
+
+fn rate(resp: &reqwest::Response) -> Option<(i64, i64, i64)> {
+    let n = |h: &str| resp.headers().get(h).map(|v| v.to_str().unwrap().parse::<i64>().unwrap());
+    Some((n("ratelimit-limit")?, n("ratelimit-remaining")?, n("ratelimit-reset")?))
+}
+
+#[tokio::test]
+async fn keys_with_request_limits_say_where_they_stand_on_rest_v1_and_mcp() {
+    let app = spawn_app().await;
+    let s = app.signed_up("limits@example.com").await;
+    // Start well inside a minute, so the window does not roll over mid-test.
+    let into_minute = domain::time::now_ms() / 1000 % 60;
+    if into_minute > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - into_minute) as u64)).await;
+    }
+    let created = body(
+        app.post(
+            "/api/v1/api-keys",
+            Some(&s.access_token),
+            json!({"name": "limited", "permissions": ["chat", "read"], "rate_per_minute": 3}),
+        )
+        .await,
+    )
+    .await;
+    let key = created["secret"].as_str().unwrap().to_owned();
+
+    let r = app.get("/api/v1/agents", Some(&key)).await;
+    assert_eq!(r.status(), 200);
+    let (limit, remaining, reset) = rate(&r).expect("RateLimit headers on REST");
+    assert_eq!((limit, remaining), (3, 2));
+    assert!((1..=60).contains(&reset), "{reset}");
+    let r = app.client.get(app.url("/v1/models")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(rate(&r).map(|r| (r.0, r.1)), Some((3, 1)), "on /v1");
+    let r = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(rate(&r).map(|r| (r.0, r.1)), Some((3, 0)), "on /mcp");
+
+    // The fourth is refused with when to come back, on each surface.
+    let r = app.get("/api/v1/agents", Some(&key)).await;
+    assert_eq!(r.status(), 429);
+    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(r.headers()["ratelimit-remaining"], "0");
+    let r = app.client.get(app.url("/v1/models")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(body(r).await["error"]["type"], "rate_limit_error");
+
+    // No limits, no headers; people signed in get none either.
+    let unlimited = body(
+        app.post(
+            "/api/v1/api-keys",
+            Some(&s.access_token),
+            json!({"name": "free", "permissions": ["read"]}),
+        )
+        .await,
+    )
+    .await;
+    let r = app.get("/api/v1/agents", Some(unlimited["secret"].as_str().unwrap())).await;
+    assert_eq!((r.status().as_u16(), rate(&r)), (200, None));
+    let r = app.get("/api/v1/agents", Some(&s.access_token)).await;
+    assert_eq!((r.status().as_u16(), rate(&r)), (200, None));
+}

@@ -226,6 +226,13 @@ async fn deliver_signed(app: &TestApp, payload: &str) -> Value {
     body
 }
 
+async fn settings_page(app: &TestApp, s: &Session) -> String {
+    let cookie = app.web_login(s).await;
+    let r = app.client.get(app.url("/settings")).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
 async fn billing(app: &TestApp, s: &Session) -> Value {
     let resp = app.get("/api/v1/billing", Some(&s.access_token)).await;
     assert_eq!(resp.status(), 200);
@@ -251,6 +258,13 @@ async fn checkout_and_webhooks_keep_the_subscription_and_plan_in_step_with_strip
     assert_eq!(before["stripe_enabled"], true);
     assert_eq!(before["plans_for_sale"], json!(["enterprise", "pro"]));
     assert_eq!(before["subscription"], Value::Null);
+    // The Settings page offers the plans on sale other than the current one.
+    let html = settings_page(&app, &s).await;
+    assert!(html.contains("on the <strong>starter</strong> plan"), "{html}");
+    assert!(
+        html.contains(r#"data-checkout="pro""#) && html.contains(r#"data-checkout="enterprise""#)
+    );
+    assert!(!html.contains("data-portal"), "no customer yet: no portal");
 
     // Checkout: a form-encoded session for the plan's price, bound to the workspace.
     let resp =
@@ -768,6 +782,9 @@ async fn a_workspace_past_due_beyond_its_grace_is_read_only_until_it_pays() {
     let convs = answer(app.get("/api/v1/conversations", t).await).await;
     assert_eq!((convs.0, convs.1["data"].as_array().map(Vec::len)), (200, Some(1)));
     assert_eq!(app.post("/api/v1/billing/portal", t, json!({})).await.status(), 200);
+    let html = settings_page(&app, &s).await;
+    assert!(html.contains("data-read-only") && html.contains("read-only"), "{html}");
+    assert!(html.contains("data-portal"), "the owner can go and pay: {html}");
 
     // Paid: writable again at once.
     let paid = event(

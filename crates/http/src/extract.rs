@@ -197,6 +197,7 @@ impl FromRequestParts<AppState> for Auth {
             let credential = bearer(parts)?;
             state.app.authenticate(credential, workspace, ip).await?
         };
+        crate::rate_headers::RateSlot::note(&parts.extensions, &principal);
         if writes(&parts.method, parts.uri.path()) {
             state.app.check_writable(&principal.scope()).await?;
         }

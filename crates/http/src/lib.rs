@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod observe;
 mod openapi;
+mod rate_headers;
 mod routes;
 mod web;
 
@@ -141,6 +142,7 @@ pub fn router(app: app::App, metrics: Option<PrometheusHandle>, config: &HttpCon
         .merge(routes::ws::router())
         .merge(mcp)
         .merge(web::router())
+        .route_layer(axum::middleware::from_fn(rate_headers::headers))
         .route_layer(axum::middleware::from_fn(observe::track))
         .fallback(routes::ops::not_found)
         .with_state(state)

@@ -50,7 +50,10 @@ fn complete(path: &str, op: &mut Operation) {
     if secured {
         add("401", "No valid credentials");
         add("403", "The credentials do not allow this");
-        add("429", "Too many requests (rate limit); see `Retry-After`");
+        add(
+            "429",
+            "Too many requests (rate limit); see `Retry-After`. Keys with limits get `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every response",
+        );
     }
     if has_id {
         add("404", "Not found (or not this workspace's)");

@@ -20,6 +20,15 @@ struct Windows {
     day_count: i64,
 }
 
+/// Where a client stands against its tightest limit after a request, for the `RateLimit-*`
+/// headers: the limit, what is left of it, and the seconds until its window resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateWindow {
+    pub limit: i64,
+    pub remaining: i64,
+    pub reset_secs: u64,
+}
+
 /// Counters kept before stale ones are swept (keys chosen by clients, like widget visitor ids,
 /// must not grow the map without bound).
 const SWEEP_ABOVE: usize = 100_000;
@@ -43,8 +52,20 @@ impl<K: Hash + Eq> KeyRateLimiter<K> {
         per_day: Option<i64>,
         now_ms: i64,
     ) -> Result<(), u64> {
+        self.hit_window(key, per_minute, per_day, now_ms).map(|_| ())
+    }
+
+    /// [`KeyRateLimiter::hit`], answering where the key stands against its tightest limit
+    /// (the one with the least left) once this request is counted; `None` without limits.
+    pub fn hit_window(
+        &self,
+        key: K,
+        per_minute: Option<i64>,
+        per_day: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Option<RateWindow>, u64> {
         if per_minute.is_none() && per_day.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let (minute, day) = (now_ms.div_euclid(MINUTE_MS), now_ms.div_euclid(DAY_MS));
         let mut map = self.windows.lock();
@@ -70,7 +91,17 @@ impl<K: Hash + Eq> KeyRateLimiter<K> {
         }
         w.minute_count += 1;
         w.day_count += 1;
-        Ok(())
+        let windows = [(per_minute, w.minute_count, MINUTE_MS), (per_day, w.day_count, DAY_MS)];
+        Ok(windows
+            .into_iter()
+            .filter_map(|(max, used, ms)| {
+                max.map(|max| RateWindow {
+                    limit: max,
+                    remaining: (max - used).max(0),
+                    reset_secs: wait(ms),
+                })
+            })
+            .min_by_key(|r| r.remaining))
     }
 }
 
@@ -89,6 +120,18 @@ mod tests {
         assert_eq!(wait, 58);
         assert!(l.hit(ApiKeyId::new(), Some(2), None, t).is_ok(), "other keys are separate");
         assert!(l.hit(k, Some(2), None, t + MINUTE_MS).is_ok());
+    }
+
+    #[test]
+    fn the_window_reported_is_the_one_with_the_least_left() {
+        let l = KeyRateLimiter::new();
+        let k = ApiKeyId::new();
+        let t = 3 * DAY_MS + 30_000;
+        let w = l.hit_window(k, Some(5), Some(100), t).unwrap().unwrap();
+        assert_eq!(w, RateWindow { limit: 5, remaining: 4, reset_secs: 30 });
+        let w = l.hit_window(k, Some(50), Some(3), t + 1).unwrap().unwrap();
+        assert_eq!((w.limit, w.remaining), (3, 1), "the day's limit is tighter now");
+        assert_eq!(l.hit_window(k, None, None, t + 2), Ok(None));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub(crate) mod access;
 pub(crate) mod key_rate;
+pub use key_rate::RateWindow;
 pub(crate) mod limiter;
 pub mod web_session;
 
@@ -34,6 +35,9 @@ pub struct Principal {
     pub actor: Actor,
     pub workspace_id: WorkspaceId,
     permissions: Permissions,
+    /// Where an API key stands against its request limits after this request (the
+    /// `RateLimit-*` headers); `None` for people and keys without limits.
+    pub rate: Option<RateWindow>,
 }
 
 /// The credential behind a principal.
@@ -60,6 +64,7 @@ impl Principal {
             actor: Actor::Key { key_id: ApiKeyId::from_uuid(uuid_nil()), agent_id: None },
             workspace_id,
             permissions: [Permission::Read].into_iter().collect(),
+            rate: None,
         }
     }
 
@@ -278,15 +283,17 @@ impl App {
             ));
         }
         let now = now_ms();
-        self.inner
+        let rate = self
+            .inner
             .key_rates
-            .hit(key.id, key.rate_per_minute, key.rate_per_day, now)
+            .hit_window(key.id, key.rate_per_minute, key.rate_per_day, now)
             .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
         caches.last_used.lock().insert(key.id, now);
         Ok(Principal {
             actor: Actor::Key { key_id: key.id, agent_id: key.agent_id.clone() },
             workspace_id: key.workspace_id,
             permissions: key.permissions,
+            rate,
         })
     }
 
@@ -323,6 +330,7 @@ impl App {
             actor: Actor::User { user_id: claims.sub, session_id: claims.sid, role: chosen.role },
             workspace_id: chosen.workspace_id,
             permissions: role_permissions(chosen.role),
+            rate: None,
         })
     }
 

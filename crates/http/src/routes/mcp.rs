@@ -55,6 +55,7 @@ pub fn router(app: &app::App, max_body_bytes: usize) -> Router<AppState> {
                     Err(e @ app::AppError::Unauthorized { .. }) => return unauthorized(e),
                     Err(e) => return ApiError(e).into_response(),
                 };
+                crate::rate_headers::RateSlot::note(req.extensions(), &principal);
                 req.extensions_mut().insert(principal);
                 // A malformed message gets a JSON-RPC error, not rmcp's plain-text 4xx.
                 let req = if req.method() == axum::http::Method::POST {

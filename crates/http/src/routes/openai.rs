@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use app::{AppError, ChatInput, Principal};
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -24,6 +25,7 @@ use tokio::sync::mpsc;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ClientIp;
+use crate::rate_headers::RateSlot;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/models", get(models)).route("/v1/chat/completions", post(completions))
@@ -54,6 +56,19 @@ fn from_app(e: AppError, model: Option<&str>) -> Response {
                 model.unwrap_or_default()
             ),
         ),
+        AppError::RateLimited { retry_after_secs } => {
+            let mut resp = oa_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limited",
+                format!("too many requests with this API key; retry in {retry_after_secs} seconds"),
+            );
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, retry_after_secs.into());
+            h.insert("ratelimit-remaining", 0.into());
+            h.insert("ratelimit-reset", retry_after_secs.into());
+            resp
+        }
         AppError::Unauthorized { code, message } => {
             oa_error(StatusCode::UNAUTHORIZED, "authentication_error", code, message)
         }
@@ -104,6 +119,7 @@ fn from_app(e: AppError, model: Option<&str>) -> Response {
 async fn authenticate(
     s: &AppState,
     headers: &HeaderMap,
+    slot: Option<&Extension<RateSlot>>,
     ip: Option<IpAddr>,
 ) -> Result<Principal, Response> {
     let token = headers
@@ -122,6 +138,9 @@ async fn authenticate(
         })?;
     let workspace = headers.get("echoforge-workspace").and_then(|v| v.to_str().ok());
     let p = s.app.authenticate(token, workspace, ip).await.map_err(|e| from_app(e, None))?;
+    if let Some(Extension(slot)) = slot {
+        slot.note_principal(&p);
+    }
     p.require(Permission::Chat).map_err(|e| from_app(e, None))?;
     Ok(p)
 }
@@ -130,8 +149,13 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-async fn models(State(s): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Response {
-    let p = match authenticate(&s, &headers, ip).await {
+async fn models(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    slot: Option<Extension<RateSlot>>,
+    headers: HeaderMap,
+) -> Response {
+    let p = match authenticate(&s, &headers, slot.as_ref(), ip).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -189,10 +213,11 @@ fn text_of(content: &Value) -> String {
 async fn completions(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,
+    slot: Option<Extension<RateSlot>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match authenticate(&s, &headers, ip).await {
+    let p = match authenticate(&s, &headers, slot.as_ref(), ip).await {
         Ok(p) => p,
         Err(r) => return r,
     };

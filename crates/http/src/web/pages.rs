@@ -336,6 +336,9 @@ async fn settings(State(state): State<AppState>, user: WebUser) -> PageResult {
     } else {
         Vec::new()
     };
+    // The plan and its billing; a page without them still shows the rest.
+    let billing = state.app.billing(p).await.ok();
+    let read_only = state.app.check_writable(&p.scope()).await.err().map(|e| e.to_string());
     Ok(render(
         "settings.html",
         user.ctx(
@@ -344,6 +347,8 @@ async fn settings(State(state): State<AppState>, user: WebUser) -> PageResult {
                 "workspace": to_json(&workspace),
                 "members": to_json(&members),
                 "invites": to_json(&invites),
+                "billing": to_json(&billing),
+                "read_only": read_only,
                 "is_admin": p.can(domain::Permission::Admin),
                 "me": p.user_id().map(|u| u.to_string()),
             }),
