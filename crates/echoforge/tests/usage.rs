@@ -55,8 +55,10 @@ async fn three_chats(fake: &FakeLlm, app: &TestApp, s: &Session, sam: &str, ria:
     chat(app, &s.access_token, ria, "get me a human").await;
 }
 
-fn counts(v: &Value) -> [i64; 4] {
-    ["messages", "tokens_in", "tokens_out", "tool_calls"].map(|k| v[k].as_i64().unwrap())
+/// Messages, tokens in and out, tool calls, credits (1 per message and per tool call: the
+/// templates name no costs).
+fn counts(v: &Value) -> [i64; 5] {
+    ["messages", "tokens_in", "tokens_out", "tool_calls", "credits"].map(|k| v[k].as_i64().unwrap())
 }
 
 fn agent_in<'a>(report: &'a Value, id: &str) -> &'a Value {
@@ -94,9 +96,9 @@ async fn usage_after_real_chats_counts_every_message_token_and_tool_call_flushed
     // Read at once: the runs' counters are (most likely) still in memory, not yet flushed.
     let r = expect(usage(&app, t, "").await, 200).await;
     assert_eq!((r["from"].as_str(), r["to"].as_str()), (Some(&*days_ago(29)), Some(&*today())));
-    assert_eq!(counts(&r["totals"]), [8, 66, 16, 1], "{r}");
-    assert_eq!(counts(&agent_in(&r, &sam)["totals"]), [7, 16, 10, 0]);
-    assert_eq!(counts(&agent_in(&r, &ria)["totals"]), [1, 50, 6, 1]);
+    assert_eq!(counts(&r["totals"]), [8, 66, 16, 1, 4], "{r}");
+    assert_eq!(counts(&agent_in(&r, &sam)["totals"]), [7, 16, 10, 0, 2]);
+    assert_eq!(counts(&agent_in(&r, &ria)["totals"]), [1, 50, 6, 1, 2]);
     assert_eq!(agent_in(&r, &sam)["display_name"], "Sam, \"the\" helper");
     assert_eq!(agent_in(&r, &ria)["slug"], "ria");
     let days: Vec<(&str, &str, i64)> = r["days"]
@@ -133,11 +135,11 @@ async fn usage_after_real_chats_counts_every_message_token_and_tool_call_flushed
     // One agent, and a range of today only.
     let only = expect(usage(&app, t, &format!("?agent={ria}&from={}", today())).await, 200).await;
     assert_eq!(only["agent_id"], ria.as_str());
-    assert_eq!(counts(&only["totals"]), [1, 50, 6, 1]);
+    assert_eq!(counts(&only["totals"]), [1, 50, 6, 1, 2]);
     assert_eq!(only["agents"].as_array().unwrap().len(), 1);
     assert_eq!(only["days"].as_array().unwrap().len(), 1);
     let old = format!("?from={}&to={}", days_ago(12), days_ago(8));
-    assert_eq!(counts(&expect(usage(&app, t, &old).await, 200).await["totals"]), [5, 0, 0, 0]);
+    assert_eq!(counts(&expect(usage(&app, t, &old).await, 200).await["totals"]), [5, 0, 0, 0, 0]);
 }
 
 #[tokio::test]
@@ -217,7 +219,8 @@ async fn the_csv_export_has_a_header_and_the_json_rows_escaped() {
             "messages",
             "tokens_in",
             "tokens_out",
-            "tool_calls"
+            "tool_calls",
+            "credits"
         ]
     );
     let from_json: Vec<Vec<String>> = json["days"]
@@ -351,6 +354,8 @@ async fn the_usage_page_shows_the_month_against_the_plan_and_a_chart_per_agent()
     assert!(html.contains(r#"<svg class="meter over""#), "two agents on a one-agent plan is over");
     assert!(html.contains(r#"data-total="tokens_in">66<"#), "{html}");
     assert!(html.contains(r#"data-total="tool_calls">1<"#));
+    assert!(html.contains(r#"data-total="credits">4<"#), "credits spent in the range");
+    assert!(html.contains("data-credits"), "the balance against the allowance");
     // One chart per agent, 30 bars each; today's bar says what it counts.
     assert_eq!(html.matches(r#"<svg class="chart""#).count(), 2);
     assert_eq!(html.matches(r#"<rect class="bar""#).count(), 60);

@@ -606,16 +606,18 @@ impl App {
                     app.persist_new_run(scope, agent_id, conversation_id, *w, &outcome, now).await
                 }
             };
+            let tools = i64::from(outcome.usage.tool_calls);
+            let credits = message_cost * messages + tool_cost * tools;
             app.engine().usage.record(
                 scope.workspace_id(),
                 agent_id,
                 now,
                 messages,
                 &outcome.usage,
+                credits,
             );
             let ws = scope.workspace_id();
             app.spend_credits(ws, crate::billing::credits::CHAT_MESSAGE, message_cost, messages);
-            let tools = i64::from(outcome.usage.tool_calls);
             app.spend_credits(ws, crate::billing::credits::TOOL_CALL, tool_cost, tools);
             if let Some(t) = terminal {
                 let _ = tx.send(t).await;

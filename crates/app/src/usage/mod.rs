@@ -59,7 +59,7 @@ pub fn utc_month(ms: i64) -> String {
 }
 
 impl UsageBuffer {
-    /// Adds one run's usage: `messages` answered, tokens and tool calls.
+    /// Adds one run's usage: `messages` answered, tokens, tool calls and the credits spent.
     pub(crate) fn record(
         &self,
         ws: WorkspaceId,
@@ -67,6 +67,7 @@ impl UsageBuffer {
         now_ms: i64,
         messages: i64,
         usage: &runtime::RunUsage,
+        credits: i64,
     ) {
         let day = utc_day(now_ms);
         let mut counts = self.counts.lock();
@@ -75,6 +76,7 @@ impl UsageBuffer {
             ("tokens_in", i64::from(usage.prompt_tokens)),
             ("tokens_out", i64::from(usage.completion_tokens)),
             ("tool_calls", i64::from(usage.tool_calls)),
+            ("credits", credits),
         ] {
             if n != 0 {
                 *counts.entry((ws, agent, day.clone(), metric)).or_default() += n;
@@ -214,8 +216,8 @@ mod tests {
             tool_calls: 1,
             model_calls: 2,
         };
-        buf.record(ws, agent, 0, 1, &usage);
-        buf.record(ws, agent, 0, 1, &usage);
+        buf.record(ws, agent, 0, 1, &usage, 0);
+        buf.record(ws, agent, 0, 1, &usage, 0);
         let mut taken = buf.take();
         taken.sort_by(|a, b| a.metric.cmp(&b.metric));
         let got: Vec<(&str, i64)> = taken.iter().map(|i| (i.metric.as_str(), i.quantity)).collect();
@@ -233,9 +235,9 @@ mod tests {
         let usage = runtime::RunUsage { prompt_tokens: 5, ..Default::default() };
         let nov14 = 1_700_000_000_000;
         let nov15 = nov14 + 24 * 3600 * 1000;
-        buf.record(ws, a, nov14, 1, &usage);
-        buf.record(ws, b, nov15, 2, &usage);
-        buf.record(other_ws, a, nov14, 4, &usage);
+        buf.record(ws, a, nov14, 1, &usage, 0);
+        buf.record(ws, b, nov15, 2, &usage, 0);
+        buf.record(other_ws, a, nov14, 4, &usage, 0);
         let sum = |v: Vec<UsageIncrement>| -> i64 {
             v.iter().filter(|i| i.metric == "messages").map(|i| i.quantity).sum()
         };
@@ -256,14 +258,14 @@ mod tests {
         let dec = nov + 20 * 24 * 3600 * 1000; // 2023-12-04
         let usage = runtime::RunUsage::default();
         assert_eq!(buf.month_messages(ws, "2023-11"), None, "unknown until seeded");
-        buf.record(ws, agent, nov, 1, &usage); // pending, not yet flushed
+        buf.record(ws, agent, nov, 1, &usage, 0); // pending, not yet flushed
         assert_eq!(buf.seed_month(ws, "2023-11", 10), 11, "stored plus pending");
-        buf.record(ws, agent, nov, 2, &usage);
+        buf.record(ws, agent, nov, 2, &usage, 0);
         assert_eq!(buf.month_messages(ws, "2023-11"), Some(13));
         assert_eq!(buf.seed_month(ws, "2023-11", 5), 13, "a re-read never lowers the count");
         assert_eq!(buf.month_messages(ws, "2023-12"), None, "another month is not this one");
         buf.take();
-        buf.record(ws, agent, dec, 1, &usage);
+        buf.record(ws, agent, dec, 1, &usage, 0);
         assert_eq!(buf.month_messages(ws, "2023-11"), None, "a new month drops the old count");
         assert_eq!(buf.seed_month(ws, "2023-12", 0), 1);
     }

@@ -47,6 +47,8 @@ pub struct UsageCounts {
     pub tokens_out: i64,
     /// Tools the agent called.
     pub tool_calls: i64,
+    /// Credits its messages and tool calls spent (the templates' `credit_costs`).
+    pub credits: i64,
 }
 
 impl UsageCounts {
@@ -56,6 +58,7 @@ impl UsageCounts {
             "tokens_in" => self.tokens_in += quantity,
             "tokens_out" => self.tokens_out += quantity,
             "tool_calls" => self.tool_calls += quantity,
+            "credits" => self.credits += quantity,
             _ => {} // a metric this report does not show (yet)
         }
     }
@@ -65,6 +68,7 @@ impl UsageCounts {
         self.tokens_in += o.tokens_in;
         self.tokens_out += o.tokens_out;
         self.tool_calls += o.tool_calls;
+        self.credits += o.credits;
         self
     }
 }
@@ -80,6 +84,7 @@ pub struct UsageDay {
     pub tokens_in: i64,
     pub tokens_out: i64,
     pub tool_calls: i64,
+    pub credits: i64,
 }
 
 /// An agent and its counters over the range. Every agent of the workspace is listed (or
@@ -308,6 +313,7 @@ impl App {
                     tokens_in: c.tokens_in,
                     tokens_out: c.tokens_out,
                     tool_calls: c.tool_calls,
+                    credits: c.credits,
                 }
             })
             .collect();

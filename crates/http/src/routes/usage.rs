@@ -55,7 +55,7 @@ async fn usage(
 }
 
 /// The report's rows as CSV: a header, then one row per agent and day with something counted
-/// (`day,agent_id,agent_slug,agent_name,messages,tokens_in,tokens_out,tool_calls`), as an
+/// (`day,agent_id,agent_slug,agent_name,messages,tokens_in,tokens_out,tool_calls,credits`), as an
 /// attachment. Same parameters, permissions and errors as `GET /api/v1/usage`
 #[utoipa::path(get, path = "/api/v1/usage.csv", tag = "usage", security(("bearer" = [])), params(UsageParams),
     responses((status = 200, description = "RFC 4180 CSV, UTF-8", content_type = "text/csv", body = String),
@@ -81,7 +81,7 @@ async fn usage_csv(
 
 /// The CSV header.
 pub(crate) const CSV_HEADER: &str =
-    "day,agent_id,agent_slug,agent_name,messages,tokens_in,tokens_out,tool_calls";
+    "day,agent_id,agent_slug,agent_name,messages,tokens_in,tokens_out,tool_calls,credits";
 
 /// A report's per-agent-and-day rows as CSV (CRLF line ends, as RFC 4180 has them).
 pub(crate) fn to_csv(report: &app::UsageReport) -> String {
@@ -104,8 +104,11 @@ pub(crate) fn to_csv(report: &app::UsageReport) -> String {
             }
             out.push_str(&csv_field(field));
         }
-        let _ =
-            write!(out, ",{},{},{},{}\r\n", d.messages, d.tokens_in, d.tokens_out, d.tool_calls);
+        let _ = write!(
+            out,
+            ",{},{},{},{},{}\r\n",
+            d.messages, d.tokens_in, d.tokens_out, d.tool_calls, d.credits
+        );
     }
     out
 }
