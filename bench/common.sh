@@ -1,13 +1,27 @@
-# Shared by the benchmark scripts (sourced after BIN is set): a fresh data directory, cleanup of
-# started processes, `start_server MODEL_BASE_URL DATA_DIR` (sets PORT, BASE, SPID) and
-# `setup_tenant DATA_DIR` (signs up, verifies, creates a `generic-chat` agent and an API key with
-# $KEY_PERMISSIONS, default ["chat"], on the enterprise plan; sets SLUG, KEY).
+# Shared by the benchmark scripts (sourced from the repository root): the release build of
+# `echoforge` and `fakellm` (BIN, FAKE), a fresh data directory, cleanup of started processes,
+# `start_stub NAME [fakellm args]` (a fake model in instant mode; sets the URL in $NAME),
+# `start_server MODEL_BASE_URL DATA_DIR` (sets PORT, BASE, SPID) and `setup_tenant DATA_DIR`
+# (signs up, verifies, creates a `generic-chat` agent and an API key with $KEY_PERMISSIONS,
+# default ["chat"], on the enterprise plan; sets SLUG, KEY).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release -q -p echoforge -p fakellm
+BIN="$CARGO_TARGET_DIR/release/echoforge"
+FAKE="$CARGO_TARGET_DIR/release/fakellm"
 DATA="$(mktemp -d)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ulimit -n "$(ulimit -Hn)"   # idle streams: every stream is a socket (client side and model side)
+
+start_stub() { # $1 = variable to set to the stub's base URL, then extra fakellm arguments
+  local name=$1; shift
+  "$FAKE" --port 0 --mode instant "$@" >"$DATA/$name.out" 2>&1 &
+  PIDS+=($!)
+  until grep -q listening "$DATA/$name.out" 2>/dev/null; do sleep 0.01; done
+  printf -v "$name" '%s' "$(sed -n 's/^listening on //p' "$DATA/$name.out")"
+}
 
 start_server() { # $1 = model base URL (…/v1), $2 = data dir; sets PORT, BASE, SPID
   PORT=$(free_port)

@@ -10,16 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-2000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q -p echoforge -p fakellm
-BIN="$CARGO_TARGET_DIR/release/echoforge"
-FAKE="$CARGO_TARGET_DIR/release/fakellm"
 source bench/common.sh
-
-"$FAKE" --port 0 --mode instant >"$DATA/fake.out" 2>&1 &
-PIDS+=($!)
-until grep -q listening "$DATA/fake.out" 2>/dev/null; do sleep 0.01; done
-STUB=$(sed -n 's/^listening on //p' "$DATA/fake.out")
+start_stub STUB
 
 start_server "$STUB/v1" "$DATA/a"
 KEY_PERMISSIONS='["chat","read"]' setup_tenant "$DATA/a"

@@ -13,20 +13,11 @@ cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 STREAMS="${2:-10000}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q -p echoforge -p fakellm
-BIN="$CARGO_TARGET_DIR/release/echoforge"
-FAKE="$CARGO_TARGET_DIR/release/fakellm"
 source bench/common.sh
 
 # The stubs: one instant, one that holds every request for 10 minutes (idle streams).
-"$FAKE" --port 0 --mode instant >"$DATA/fake.out" 2>&1 &
-PIDS+=($!)
-"$FAKE" --port 0 --mode instant --delay-ms 600000 >"$DATA/slow.out" 2>&1 &
-PIDS+=($!)
-for f in fake slow; do until grep -q listening "$DATA/$f.out" 2>/dev/null; do sleep 0.01; done; done
-STUB=$(sed -n 's/^listening on //p' "$DATA/fake.out")
-SLOW=$(sed -n 's/^listening on //p' "$DATA/slow.out")
+start_stub STUB
+start_stub SLOW --delay-ms 600000
 
 start_server "$STUB/v1" "$DATA/a"
 setup_tenant "$DATA/a"

@@ -11,7 +11,7 @@
 //! threshold (80 % and 100 %): the crossing is noticed where the limit is checked, remembered in
 //! memory, and recorded in `limit_notices` (the row decides, so two processes send one mail).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use catalog::{Limit, PlanTier};
@@ -28,11 +28,12 @@ use crate::{App, AppError, Principal};
 /// this process is seen at once; one made elsewhere within this time).
 const TIER_TTL: Duration = Duration::from_secs(5);
 
-/// Workspaces' plan tiers, for the per-message check, and the limit warnings already sent.
+/// Workspaces' plan tiers, for the per-message check, and the limit warnings already sent:
+/// by workspace, limit and threshold, the period it was sent for (a new period replaces it).
 #[derive(Default)]
 pub(crate) struct PlanTiers {
     tiers: Mutex<HashMap<WorkspaceId, (PlanTier, Instant)>>,
-    noticed: Mutex<HashSet<(WorkspaceId, &'static str, String, u8)>>,
+    noticed: Mutex<HashMap<(WorkspaceId, &'static str, u8), String>>,
 }
 
 /// The warning thresholds, in percent of a limit.
@@ -99,39 +100,37 @@ fn at_most(limit: Limit) -> u64 {
 
 impl App {
     /// Mails the workspace's owners and admins, once, when `used` of `max` crosses 80 % or
-    /// 100 % of `limit` in `period` (a month, or `-` for limits that do not reset). Cheap when
-    /// below 80 % or already noticed; the mail is sent in the background.
+    /// 100 % of `limit` in the `period` (a month, or `-` for limits that do not reset) made
+    /// only then. Below 80 % this is two multiplications; the mail is sent in the background.
     pub(crate) fn notice_limit(
         &self,
         scope: &TenantScope,
         tier: PlanTier,
         limit: &'static str,
-        period: &str,
+        period: impl FnOnce() -> String,
         used: u64,
         max: u64,
     ) {
-        if max == 0 || used.saturating_mul(100) < max.saturating_mul(80) {
-            return;
-        }
         // The highest threshold crossed is the one to tell; lower ones are then moot.
         let Some(threshold) = THRESHOLDS
             .into_iter()
             .rev()
-            .find(|t| used.saturating_mul(100) >= max.saturating_mul(u64::from(*t)))
+            .find(|t| max > 0 && used.saturating_mul(100) >= max.saturating_mul(u64::from(*t)))
         else {
             return;
         };
+        let period = period();
         let ws = scope.workspace_id();
         {
             let mut noticed = self.inner.plan_tiers.noticed.lock();
-            if !noticed.insert((ws, limit, period.to_owned(), threshold)) {
+            if noticed.get(&(ws, limit, threshold)) == Some(&period) {
                 return;
             }
-            for lower in THRESHOLDS.into_iter().filter(|t| *t < threshold) {
-                noticed.insert((ws, limit, period.to_owned(), lower));
+            for t in THRESHOLDS.into_iter().filter(|t| *t <= threshold) {
+                noticed.insert((ws, limit, t), period.clone());
             }
         }
-        let (app, scope, period) = (self.clone(), *scope, period.to_owned());
+        let (app, scope) = (self.clone(), *scope);
         tokio::spawn(async move {
             if let Err(e) =
                 app.send_limit_notice(&scope, tier, limit, &period, threshold, max).await
@@ -261,7 +260,7 @@ impl App {
         let Some((max, count)) = room else { return Ok(()) };
         let after = count.saturating_add(adding.max(1) as u64);
         if after <= max {
-            self.notice_limit(scope, tier, "knowledge_docs", "-", after, max);
+            self.notice_limit(scope, tier, "knowledge_docs", || "-".into(), after, max);
             return Ok(());
         }
         Err(AppError::PlanLimit {
@@ -283,6 +282,12 @@ impl App {
         Ok(room.map(|(max, count)| max.saturating_sub(count)))
     }
 
+    /// The workspace's members and pending invites: what takes the plan's seats.
+    pub(crate) async fn seats_in_use(&self, scope: &TenantScope) -> Result<(u64, u64), AppError> {
+        let (members, invited) = self.inner.store.count_seats(scope, now_ms()).await?;
+        Ok((members.max(0) as u64, invited.max(0) as u64))
+    }
+
     /// Refuses with `plan_limit_reached` when inviting one more person would take the
     /// workspace's members plus pending invites past its plan's seats.
     pub(crate) async fn check_seat_limit(&self, scope: &TenantScope) -> Result<(), AppError> {
@@ -291,10 +296,10 @@ impl App {
         if limit == Limit::Unlimited {
             return Ok(());
         }
-        let members = self.inner.store.list_members(scope).await?.len() as u64;
-        let invited = self.inner.store.list_pending_invites(scope, now_ms()).await?.len() as u64;
+        let (members, invited) = self.seats_in_use(scope).await?;
         if limit.allows_one_more(members + invited) {
-            self.notice_limit(scope, tier, "seats", "-", members + invited + 1, at_most(limit));
+            let after = members + invited + 1;
+            self.notice_limit(scope, tier, "seats", || "-".into(), after, at_most(limit));
             return Ok(());
         }
         Err(AppError::PlanLimit {
@@ -315,7 +320,8 @@ impl App {
         scope: &TenantScope,
         adding: u64,
     ) -> Result<(), AppError> {
-        let tier = self.scope_tier(scope).await?;
+        // Checked right after the document limit, which has just read the tier.
+        let tier = self.cached_tier(scope).await?;
         let Limit::AtMost(mb) = self.catalog().plan_limits(tier).storage_mb else {
             return Ok(());
         };
@@ -328,7 +334,7 @@ impl App {
         if fits {
             if adding > 0 {
                 let after_mb = used.saturating_add(adding).div_ceil(1024 * 1024);
-                self.notice_limit(scope, tier, "storage_mb", "-", after_mb, mb);
+                self.notice_limit(scope, tier, "storage_mb", || "-".into(), after_mb, mb);
             }
             return Ok(());
         }
@@ -367,18 +373,18 @@ impl App {
     /// Refuses with `plan_limit_reached` when the workspace has used its plan's messages for
     /// this month. Called before every run starts, on every surface.
     pub(crate) async fn check_message_limit(&self, scope: &TenantScope) -> Result<(), AppError> {
-        self.check_writable(scope).await?;
         let tier = self.cached_tier(scope).await?;
         let limit = self.catalog().plan_limits(tier).messages_per_month;
         if limit == Limit::Unlimited {
             return Ok(());
         }
         let used = self.messages_this_month(scope).await?;
-        let month = utc_month(now_ms());
+        let month = || utc_month(now_ms());
         if limit.allows_one_more(used) {
-            self.notice_limit(scope, tier, "messages_per_month", &month, used + 1, at_most(limit));
+            self.notice_limit(scope, tier, "messages_per_month", month, used + 1, at_most(limit));
             return Ok(());
         }
+        let month = month();
         Err(AppError::PlanLimit {
             limit: "messages_per_month",
             message: format!(

@@ -239,6 +239,11 @@ async fn billing(app: &TestApp, s: &Session) -> Value {
     resp.json().await.unwrap()
 }
 
+/// An invoice of `customer`'s subscription `sub` as Stripe sends it in an event.
+fn invoice(id: &str, customer: &str, sub: &str, status: &str) -> Value {
+    json!({"id": id, "object": "invoice", "customer": customer, "subscription": sub, "status": status})
+}
+
 fn subscription_object(s: &Session, status: &str, price: &str, cancel: bool, start: i64) -> Value {
     json!({"id": "sub_123", "object": "subscription", "customer": "cus_123", "status": status,
            "cancel_at_period_end": cancel, "metadata": {"workspace_id": s.workspace_id},
@@ -343,19 +348,15 @@ async fn checkout_and_webhooks_keep_the_subscription_and_plan_in_step_with_strip
         "evt_inv_1",
         "invoice.payment_failed",
         t + 20,
-        json!({"id": "in_1", "object": "invoice", "customer": "cus_123", "subscription": "sub_123", "status": "open"}),
+        invoice("in_1", "cus_123", "sub_123", "open"),
     );
     assert_eq!(deliver_signed(&app, &failed).await["outcome"], "applied");
     let due = billing(&app, &s).await;
     assert_eq!(due["subscription"]["status"], "past_due");
     assert!(due["subscription"]["past_due_since"].is_i64());
     assert_eq!(due["plan"], "enterprise");
-    let paid = event(
-        "evt_inv_2",
-        "invoice.paid",
-        t + 30,
-        json!({"id": "in_1", "object": "invoice", "customer": "cus_123", "subscription": "sub_123", "status": "paid"}),
-    );
+    let paid =
+        event("evt_inv_2", "invoice.paid", t + 30, invoice("in_1", "cus_123", "sub_123", "paid"));
     assert_eq!(deliver_signed(&app, &paid).await["outcome"], "applied");
     let ok = billing(&app, &s).await;
     assert_eq!(ok["subscription"]["status"], "active");
@@ -749,7 +750,7 @@ async fn a_workspace_past_due_beyond_its_grace_is_read_only_until_it_pays() {
         "evt_late_1",
         "invoice.payment_failed",
         now_secs(),
-        json!({"id": "in_late", "object": "invoice", "customer": "cus_meter", "subscription": "sub_meter", "status": "open"}),
+        invoice("in_late", "cus_meter", "sub_meter", "open"),
     );
     assert_eq!(deliver_signed(&app, &failed).await["outcome"], "applied");
     let read_only = |r: (u16, Value)| {
@@ -791,7 +792,7 @@ async fn a_workspace_past_due_beyond_its_grace_is_read_only_until_it_pays() {
         "evt_late_2",
         "invoice.paid",
         now_secs(),
-        json!({"id": "in_late", "object": "invoice", "customer": "cus_meter", "subscription": "sub_meter", "status": "paid"}),
+        invoice("in_late", "cus_meter", "sub_meter", "paid"),
     );
     assert_eq!(deliver_signed(&app, &paid).await["outcome"], "applied");
     chat(&app, &s, &agent, 1).await;

@@ -372,7 +372,8 @@ async fn runs_and_usage_are_recorded() {
     let day = app::utc_day(domain::time::now_ms());
     let totals = app.app.store().usage_by_metric(&scope, &day, &day).await.unwrap();
     let got: Vec<(&str, i64)> = totals.iter().map(|t| (t.metric.as_str(), t.quantity)).collect();
-    assert_eq!(got, [("messages", 2), ("tokens_in", 16), ("tokens_out", 10)]);
+    // Two messages at the default cost of one credit each.
+    assert_eq!(got, [("credits", 2), ("messages", 2), ("tokens_in", 16), ("tokens_out", 10)]);
 }
 
 #[tokio::test]

@@ -49,14 +49,18 @@ async fn handbook(app: &TestApp, s: &Session, name: &str) -> String {
     panic!("the handbook was never indexed");
 }
 
+/// A server whose model is `fake`.
+async fn start(fake: &FakeLlm) -> TestApp {
+    spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
+        .await
+}
+
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_client.py");
 
 #[tokio::test]
 async fn the_official_mcp_python_sdk_chats_in_one_conversation_and_searches() {
     let fake = FakeLlm::start().await;
-    let app =
-        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
-            .await;
+    let app = start(&fake).await;
     let s = app.signed_up("mcp@example.com").await;
     let kb = handbook(&app, &s, "Handbook").await;
     let agent = app
@@ -222,9 +226,7 @@ fn last_message(text: &str) -> Value {
 #[tokio::test]
 async fn keys_decide_what_mcp_shows_and_bad_input_gets_json_rpc_errors() {
     let fake = FakeLlm::start().await;
-    let app =
-        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
-            .await;
+    let app = start(&fake).await;
     let a = app.signed_up("mcp-a@example.com").await;
     handbook(&app, &a, "Company FAQ").await;
     let sam = app.create_agent(&a.workspace_id, "Sam", "sam", AgentSpec::default()).await;
@@ -328,9 +330,7 @@ async fn keys_decide_what_mcp_shows_and_bad_input_gets_json_rpc_errors() {
 #[tokio::test]
 async fn cancelling_a_chat_call_cancels_its_run() {
     let fake = FakeLlm::start().await;
-    let app =
-        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
-            .await;
+    let app = start(&fake).await;
     let a = app.signed_up("mcp-cancel@example.com").await;
     app.create_agent(&a.workspace_id, "Slow", "slow", AgentSpec::default()).await;
     let key = app.create_key(&a.workspace_id, None, &["chat", "read"]).await;

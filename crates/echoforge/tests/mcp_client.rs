@@ -64,6 +64,22 @@ async fn ask(app: &TestApp, s: &Session, agent: &str, message: &str) -> Value {
     body(r).await
 }
 
+/// Registers an MCP server for the workspace of `t`.
+async fn register(app: &TestApp, t: Option<&str>, server: Value) -> reqwest::Response {
+    app.post("/api/v1/mcp-servers", t, server).await
+}
+
+/// Lets `agent` call `tools` (a JSON array) of server `id`.
+async fn pick(
+    app: &TestApp,
+    t: Option<&str>,
+    agent: &str,
+    id: &str,
+    tools: Value,
+) -> reqwest::Response {
+    app.put(&format!("/api/v1/agents/{agent}/mcp-servers/{id}"), t, json!({ "tools": tools })).await
+}
+
 /// The text of the tool results the model was sent in request `i`.
 fn tool_results(fake: &FakeLlm, i: usize) -> String {
     fake.requests()[i]
@@ -93,24 +109,18 @@ async fn a_stdio_server_s_tools_answer_the_agent_and_a_killed_server_restarts() 
     let t = Some(s.access_token.as_str());
 
     // Only approved commands run.
-    let r = app
-        .post(
-            "/api/v1/mcp-servers",
-            t,
-            json!({"name": "Shell", "transport": "stdio", "command": "bash"}),
-        )
-        .await;
+    let r =
+        register(&app, t, json!({"name": "Shell", "transport": "stdio", "command": "bash"})).await;
     assert_eq!(r.status(), 422);
     assert_eq!(body(r).await["errors"][0]["path"], "/command");
 
-    let r = app
-        .post(
-            "/api/v1/mcp-servers",
-            t,
-            json!({"name": "Everything", "transport": "stdio", "command": "everything",
+    let r = register(
+        &app,
+        t,
+        json!({"name": "Everything", "transport": "stdio", "command": "everything",
             "env": {"EXAMPLE_TOKEN": "sealed-value"}}),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let server = body(r).await;
     assert_eq!(server["status"], "ok", "{server}");
@@ -124,17 +134,9 @@ async fn a_stdio_server_s_tools_answer_the_agent_and_a_killed_server_restarts() 
     let id = server["id"].as_str().unwrap().to_owned();
 
     // The agent may call two of its tools, no more; unknown names are refused.
-    let r = app
-        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{id}"), t, json!({"tools": ["nope"]}))
-        .await;
+    let r = pick(&app, t, &agent, &id, json!(["nope"])).await;
     assert_eq!(r.status(), 422);
-    let r = app
-        .put(
-            &format!("/api/v1/agents/{agent}/mcp-servers/{id}"),
-            t,
-            json!({"tools": ["echo", "get-sum"]}),
-        )
-        .await;
+    let r = pick(&app, t, &agent, &id, json!(["echo", "get-sum"])).await;
     assert_eq!(r.status(), 200);
 
     fake.push(Reply::tool_call("mcp_echo", r#"{"message":"hello over stdio"}"#));
@@ -232,18 +234,14 @@ async fn a_streamable_http_server_serves_tools_and_a_down_one_answers_with_an_er
     }
     assert!(up, "server-everything listens on {port}");
 
-    let r = app
-        .post("/api/v1/mcp-servers", t, json!({"name": "Everything over HTTP", "transport": "http",
-            "url": format!("http://127.0.0.1:{port}/mcp"), "headers": {"Authorization": "Bearer not-needed"}}))
-        .await;
+    let r = register(&app, t, json!({"name": "Everything over HTTP", "transport": "http",
+            "url": format!("http://127.0.0.1:{port}/mcp"), "headers": {"Authorization": "Bearer not-needed"}})).await;
     assert_eq!(r.status(), 201);
     let server = body(r).await;
     assert_eq!(server["status"], "ok", "{server}");
     assert!(names(&server).contains(&"echo".to_owned()), "{server}");
     let id = server["id"].as_str().unwrap().to_owned();
-    let r = app
-        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{id}"), t, json!({"tools": ["echo"]}))
-        .await;
+    let r = pick(&app, t, &agent, &id, json!(["echo"])).await;
     assert_eq!(r.status(), 200);
 
     // The MCP servers page shows the server, its tools and who may use which.
@@ -288,26 +286,24 @@ async fn a_streamable_http_server_serves_tools_and_a_down_one_answers_with_an_er
     assert!(results.contains("not available"), "{results}");
 
     // A server that cannot be reached is registered with the reason; a blocked address is not.
-    let r = app
-        .post(
-            "/api/v1/mcp-servers",
-            t,
-            json!({"name": "Nobody", "transport": "http",
+    let r = register(
+        &app,
+        t,
+        json!({"name": "Nobody", "transport": "http",
             "url": format!("http://127.0.0.1:{port}/mcp")}),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let down = body(r).await;
     assert_eq!(down["status"], "error", "{down}");
     assert!(down["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{down}");
-    let r = app
-        .post(
-            "/api/v1/mcp-servers",
-            t,
-            json!({"name": "Metadata", "transport": "http",
+    let r = register(
+        &app,
+        t,
+        json!({"name": "Metadata", "transport": "http",
             "url": "http://169.254.169.254/mcp"}),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(r.status(), 422, "metadata addresses stay blocked");
     // Another workspace sees none of it.
     let b = app.signed_up("mcp-http-b@example.com").await;
@@ -338,23 +334,16 @@ async fn results_are_capped_slow_calls_time_out_and_a_changed_tool_list_is_liste
     let s = app.signed_up("mcp-limits@example.com").await;
     let agent = app.create_agent(&s.workspace_id, "Lim", "lim", AgentSpec::default()).await;
     let t = Some(s.access_token.as_str());
-    let r = app
-        .post(
-            "/api/v1/mcp-servers",
-            t,
-            json!({"name": "Everything", "transport": "stdio", "command": "everything"}),
-        )
-        .await;
+    let r = register(
+        &app,
+        t,
+        json!({"name": "Everything", "transport": "stdio", "command": "everything"}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let everything = body(r).await;
     let id = everything["id"].as_str().unwrap().to_owned();
-    let r = app
-        .put(
-            &format!("/api/v1/agents/{agent}/mcp-servers/{id}"),
-            t,
-            json!({"tools": ["echo", "trigger-long-running-operation"]}),
-        )
-        .await;
+    let r = pick(&app, t, &agent, &id, json!(["echo", "trigger-long-running-operation"])).await;
     assert_eq!(r.status(), 200, "{}", body(r).await);
 
     // A result longer than the cap reaches the model cut, with a note saying so.
@@ -382,24 +371,16 @@ async fn results_are_capped_slow_calls_time_out_and_a_changed_tool_list_is_liste
     assert!(results.contains("did not answer in"), "{results}");
 
     // A server whose tools change: `unlock` adds `reveal` and says so; it is listed again.
-    let r = app
-        .post(
-            "/api/v1/mcp-servers",
-            t,
-            json!({"name": "Changing", "transport": "stdio", "command": "changing"}),
-        )
-        .await;
+    let r =
+        register(&app, t, json!({"name": "Changing", "transport": "stdio", "command": "changing"}))
+            .await;
     assert_eq!(r.status(), 201);
     let changing = body(r).await;
     assert_eq!(names(&changing), ["unlock"], "{changing}");
     let cid = changing["id"].as_str().unwrap().to_owned();
-    let r = app
-        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{cid}"), t, json!({"tools": ["reveal"]}))
-        .await;
+    let r = pick(&app, t, &agent, &cid, json!(["reveal"])).await;
     assert_eq!(r.status(), 422, "not listed yet");
-    let r = app
-        .put(&format!("/api/v1/agents/{agent}/mcp-servers/{cid}"), t, json!({"tools": ["unlock"]}))
-        .await;
+    let r = pick(&app, t, &agent, &cid, json!(["unlock"])).await;
     assert_eq!(r.status(), 200);
     // `unlock` is not marked read-only: the run asks first, and nothing is called before.
     fake.push(Reply::tool_call("mcp_unlock", "{}"));
@@ -438,13 +419,7 @@ async fn results_are_capped_slow_calls_time_out_and_a_changed_tool_list_is_liste
     let reveal =
         listed["tools"].as_array().unwrap().iter().find(|t| t["name"] == "reveal").unwrap();
     assert_eq!(reveal["read_only"], true, "{reveal}");
-    let r = app
-        .put(
-            &format!("/api/v1/agents/{agent}/mcp-servers/{cid}"),
-            t,
-            json!({"tools": ["unlock", "reveal"]}),
-        )
-        .await;
+    let r = pick(&app, t, &agent, &cid, json!(["unlock", "reveal"])).await;
     assert_eq!(r.status(), 200);
     fake.push(Reply::tool_call("mcp_reveal", "{}"));
     fake.push(Reply::text("It is 42."));
@@ -452,13 +427,12 @@ async fn results_are_capped_slow_calls_time_out_and_a_changed_tool_list_is_liste
     assert!(tool_results(&fake, 7).contains("The secret is 42."), "{}", tool_results(&fake, 7));
 
     // The operator's limit on stdio servers per workspace holds.
-    let r = app
-        .post(
-            "/api/v1/mcp-servers",
-            t,
-            json!({"name": "One more", "transport": "stdio", "command": "everything"}),
-        )
-        .await;
+    let r = register(
+        &app,
+        t,
+        json!({"name": "One more", "transport": "stdio", "command": "everything"}),
+    )
+    .await;
     assert_eq!(r.status(), 409);
     let refused = body(r).await;
     assert_eq!(refused["code"], "mcp_stdio_limit", "{refused}");

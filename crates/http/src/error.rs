@@ -149,10 +149,7 @@ impl IntoResponse for ApiError {
         };
         let mut resp = problem_body(status, code, detail, errors, limit);
         if let E::RateLimited { retry_after_secs } = &self.0 {
-            let h = resp.headers_mut();
-            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            h.insert("ratelimit-remaining", HeaderValue::from(0));
-            h.insert("ratelimit-reset", HeaderValue::from(*retry_after_secs));
+            crate::rate_headers::refused(resp.headers_mut(), *retry_after_secs);
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -11,7 +11,8 @@ use std::sync::{Arc, OnceLock};
 use app::{Principal, RateWindow};
 use axum::extract::Request;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{Extensions, HeaderValue};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{Extensions, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -52,8 +53,18 @@ pub(crate) async fn headers(mut req: Request, next: Next) -> Response {
     if let Some(rate) = slot.0.get() {
         let h = resp.headers_mut();
         h.insert("ratelimit-limit", HeaderValue::from(rate.limit));
-        h.insert("ratelimit-remaining", HeaderValue::from(rate.remaining));
-        h.insert("ratelimit-reset", HeaderValue::from(rate.reset_secs));
+        set_remaining(h, rate.remaining, rate.reset_secs);
     }
     resp
+}
+
+fn set_remaining(h: &mut HeaderMap, remaining: i64, reset_secs: u64) {
+    h.insert("ratelimit-remaining", HeaderValue::from(remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(reset_secs));
+}
+
+/// The headers of a request refused by a limit (429), whatever the body's shape.
+pub(crate) fn refused(h: &mut HeaderMap, retry_after_secs: u64) {
+    h.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    set_remaining(h, 0, retry_after_secs);
 }

@@ -272,6 +272,19 @@ impl Store {
         .map_err(Into::into)
     }
 
+    /// The workspace's members and its pending invites, counted (the plan's seats).
+    pub async fn count_seats(&self, scope: &TenantScope, now: Millis) -> Result<(i64, i64)> {
+        on_db!(read self, pool => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM memberships WHERE workspace_id = $1),
+                    (SELECT COUNT(*) FROM invites WHERE workspace_id = $1 AND accepted_at IS NULL
+                     AND revoked_at IS NULL AND expires_at > $2)")
+            .bind(scope.workspace_id().to_string())
+            .bind(now)
+            .fetch_one(pool)
+            .await)
+        .map_err(Into::into)
+    }
+
     pub async fn revoke_invite(
         &self,
         scope: &TenantScope,

@@ -293,10 +293,16 @@ async fn invites_are_single_use_and_revocable(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(db.store.list_pending_invites(&scope, now).await.unwrap().len(), 1);
+    assert_eq!(
+        db.store.count_seats(&scope, now).await.unwrap(),
+        (1, 1),
+        "the owner and the invite"
+    );
     assert_eq!(db.store.find_invite_by_token("t1").await.unwrap().unwrap().id, inv.id);
     db.store.accept_invite("t1", guest.id, now).await.unwrap();
     assert!(matches!(db.store.accept_invite("t1", guest.id, now).await, Err(StoreError::NotFound)));
     assert!(db.store.list_pending_invites(&scope, now).await.unwrap().is_empty());
+    assert_eq!(db.store.count_seats(&scope, now).await.unwrap(), (2, 0), "accepted: a member");
     let roles: Vec<_> = db
         .store
         .memberships_of(guest.id)
@@ -341,6 +347,8 @@ async fn invites_are_single_use_and_revocable(db: &TestDb) {
         )
         .await
         .unwrap();
+    assert_eq!(db.store.count_seats(&scope, now).await.unwrap(), (2, 1), "revoked: no seat");
+    assert_eq!(db.store.count_seats(&scope, now + 10).await.unwrap(), (2, 0), "expired: none");
     assert!(matches!(
         db.store.accept_invite("t3", guest.id, now + 10).await,
         Err(StoreError::NotFound)

@@ -61,11 +61,11 @@ impl App {
     pub async fn check_writable(&self, scope: &TenantScope) -> Result<(), AppError> {
         let Some(since) = self.past_due_since(scope).await? else { return Ok(()) };
         let grace = *self.inner.billing.standing.grace.read();
-        let until = since.saturating_add(grace.as_millis() as i64);
-        if now_ms() < until {
+        let now = now_ms();
+        if now < since.saturating_add(grace.as_millis() as i64) {
             return Ok(());
         }
-        let days = (now_ms() - since) / 86_400_000;
+        let days = (now - since) / 86_400_000;
         Err(AppError::PaymentRequired {
             code: "workspace_read_only",
             message: format!(

@@ -354,8 +354,10 @@ impl App {
         let agent = cached.agent.clone();
         let snapshot = cached.snapshot.clone();
         let escalation = cached.escalation.as_ref();
-        // Every surface starts its runs here, so the plan's monthly messages are checked once
-        // for all of them (from memory: see `plan_limits`).
+        // Every surface starts its runs here, so a read-only (past due) workspace and the
+        // plan's monthly messages are checked once for all of them (from memory: see
+        // `billing::standing` and `plan_limits`).
+        self.check_writable(&scope).await?;
         self.check_message_limit(&scope).await?;
         let message_cost =
             self.credit_cost(agent.template_slug.as_deref(), crate::billing::credits::CHAT_MESSAGE);

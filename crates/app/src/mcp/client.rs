@@ -396,8 +396,8 @@ impl App {
             return Err(AppError::Validation(errors));
         }
         if input.transport == "stdio" {
-            let running = self.inner.store.list_mcp_servers(&scope).await?;
-            let stdio = running.iter().filter(|s| s.transport == "stdio").count();
+            let registered = self.inner.store.list_mcp_servers(&scope).await?;
+            let stdio = registered.iter().filter(|s| s.transport == "stdio").count();
             if stdio >= settings.max_stdio_servers {
                 return Err(AppError::conflict(
                     "mcp_stdio_limit",

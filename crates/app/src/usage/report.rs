@@ -344,8 +344,7 @@ impl App {
         let storage = self.store().document_storage(&scope).await?;
         let stored_of = |m: &str| storage.iter().find(|t| t.metric == m).map_or(0, |t| t.quantity);
         let agent_count = self.store().count_agents(&scope).await?;
-        let seats = self.store().list_members(&scope).await?.len() as u64
-            + self.store().list_pending_invites(&scope, domain::time::now_ms()).await?.len() as u64;
+        let (members, invited) = self.seats_in_use(&scope).await?;
         let this_month = PlanUsage {
             plan: tier_name(tier).to_owned(),
             resets_on: next_month_start(&month),
@@ -358,7 +357,7 @@ impl App {
                 (stored_of("document_bytes").max(0) as u64).div_ceil(1024 * 1024),
                 limits.storage_mb,
             ),
-            seats: LimitUsage::of(seats, limits.seats),
+            seats: LimitUsage::of(members + invited, limits.seats),
             credits: self.credits_view(&scope).await?,
         };
         Ok(UsageReport {

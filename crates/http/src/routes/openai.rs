@@ -63,10 +63,7 @@ fn from_app(e: AppError, model: Option<&str>) -> Response {
                 "rate_limited",
                 format!("too many requests with this API key; retry in {retry_after_secs} seconds"),
             );
-            let h = resp.headers_mut();
-            h.insert(header::RETRY_AFTER, retry_after_secs.into());
-            h.insert("ratelimit-remaining", 0.into());
-            h.insert("ratelimit-reset", retry_after_secs.into());
+            crate::rate_headers::refused(resp.headers_mut(), retry_after_secs);
             resp
         }
         AppError::Unauthorized { code, message } => {
