@@ -238,6 +238,10 @@ pub fn http_service<B: Backend>(
 /// one: not JSON is a parse error (-32700), JSON that is not a request, notification or
 /// response is an invalid request (-32600). (`rmcp` answers those with plain text.)
 pub fn malformed(body: &[u8]) -> Option<Value> {
+    // The common case, a well-formed message, costs one parse; a bad one is looked at again.
+    if serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(body).is_ok() {
+        return None;
+    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return Some(rpc_error(Value::Null, -32700, format!("parse error: {e}"))),

@@ -141,13 +141,16 @@ impl Store {
     }
 
     /// Records that a run started, in one transaction with the user's message when given (the
-    /// chat surfaces store it before the run, so a crash loses neither): the message is
-    /// appended to `run.conversation_id` (`NotFound` if that is not the workspace's, or was
-    /// deleted) and the run row written as `running` (`NotFound` for another workspace's agent).
+    /// chat surfaces store it before the run, so a crash loses neither) and with the
+    /// conversation when it is new (`new_conversation`, whose id is `run.conversation_id`): the
+    /// message is appended to `run.conversation_id` (`NotFound` if that is not the workspace's,
+    /// or was deleted) and the run row written as `running` (`NotFound` for another
+    /// workspace's agent).
     pub async fn begin_run(
         &self,
         scope: &TenantScope,
         run: &NewRun,
+        new_conversation: Option<&crate::NewConversation>,
         user_message: Option<&crate::NewMessage>,
         now: Millis,
     ) -> Result<()> {
@@ -155,6 +158,16 @@ impl Store {
         let cid = run.conversation_id.map(|c| c.to_string());
         on_db!(write self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(conv) = new_conversation {
+                let n = sqlx::query("INSERT INTO conversations (id, workspace_id, agent_id, end_user_id, channel, title, created_at, updated_at)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM agents WHERE id = $3 AND workspace_id = $2")
+                    .bind(conv.id.to_string()).bind(&ws).bind(conv.agent_id.to_string())
+                    .bind(conv.end_user_id.as_deref()).bind(conv.channel.as_str()).bind(conv.title.as_deref()).bind(now)
+                    .execute(&mut *tx).await?.rows_affected();
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+            }
             if let Some(m) = user_message {
                 let n = sqlx::query("UPDATE conversations SET last_message_at = $3, updated_at = $3 WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL")
                     .bind(&cid).bind(&ws).bind(now).execute(&mut *tx).await?.rows_affected();

@@ -365,8 +365,10 @@ impl App {
         let now = now_ms();
         // A new conversation on the OpenAI-compatible API is only named in the response, so it
         // is written with the run (one batched write per completion); the other surfaces hand
-        // its id out while the run streams, so it exists from the start.
+        // its id out while the run streams, so it is written with the run's start, before the
+        // run's first event (`begun`), in the transaction that stores the user's message.
         let mut new_conversation = None;
+        let mut begun = None;
         let mut handoff_state = store::HandoffState::Bot;
         let conversation_id = match input.conversation_id {
             Some(id) => {
@@ -401,7 +403,7 @@ impl App {
                 if input.channel == Channel::OpenAi {
                     new_conversation = Some(new);
                 } else {
-                    self.store().create_conversation(&scope, &new, now).await?;
+                    begun = Some(new);
                 }
                 id
             }
@@ -414,11 +416,22 @@ impl App {
                     "attachments are not taken on this endpoint",
                 ));
             }
+            if let Some(new) = begun.take() {
+                self.store().create_conversation(&scope, &new, now).await?;
+            }
             self.store_attachments(&scope, conversation_id, &input.attachments).await?;
         }
         // Live handoff: while people answer the conversation the bot stays silent (the state
         // is on the row read above; nothing more is read for conversations the bot answers).
-        if new_conversation.is_none()
+        // A conversation not written yet is new: only a trigger in this message hands it over.
+        let may_hand_over = match &begun {
+            Some(_) => escalation.is_some_and(|s| s.trigger(&message).is_some()),
+            None => new_conversation.is_none(),
+        };
+        if may_hand_over && let Some(new) = begun.take() {
+            self.store().create_conversation(&scope, &new, now).await?;
+        }
+        if may_hand_over
             && let Some(run) = self
                 .answer_by_people(
                     &scope,
@@ -435,6 +448,8 @@ impl App {
         }
         let history = match input.history {
             Some(h) => h,
+            // A new conversation has no history (nor unanswered turns) to read.
+            None if begun.is_some() => Vec::new(),
             None => {
                 let n = self.engine().settings.history_messages;
                 let stored = self.store().recent_messages(&scope, conversation_id, n).await?;
@@ -479,7 +494,9 @@ impl App {
                 model: model.clone(),
             };
             let user = NewMessage::text(MessageRole::User, message.clone());
-            self.store().begin_run(&scope, &run, Some(&user), now).await.map_err(|e| match e {
+            let conversation = begun.as_ref();
+            let began = self.store().begin_run(&scope, &run, conversation, Some(&user), now).await;
+            began.map_err(|e| match e {
                 store::StoreError::NotFound => AppError::NotFound { what: "conversation" },
                 other => other.into(),
             })?;

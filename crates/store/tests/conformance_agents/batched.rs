@@ -121,7 +121,7 @@ pub async fn runs_recorded_at_their_start_are_finished_in_place_or_interrupted(d
         conversation_id: Some(conv.id),
         model: Some("fake-model".into()),
     };
-    db.store.begin_run(&scope, &run, Some(&user), finished.started_at).await.unwrap();
+    db.store.begin_run(&scope, &run, None, Some(&user), finished.started_at).await.unwrap();
     let listed = db.store.list_runs(&scope, None, None, None).await.unwrap();
     assert_eq!(listed.data.len(), 1);
     assert_eq!(listed.data[0].status, RunStatus::Running);
@@ -154,7 +154,7 @@ pub async fn runs_recorded_at_their_start_are_finished_in_place_or_interrupted(d
     let (_, other) = workspace(db, "begin-other@example.com").await;
     let stray = NewRun { id: RunId::new(), agent_id: a.id, conversation_id: None, model: None };
     assert!(matches!(
-        db.store.begin_run(&other, &stray, None, now_ms()).await,
+        db.store.begin_run(&other, &stray, None, None, now_ms()).await,
         Err(StoreError::NotFound)
     ));
     // Interrupted: only runs still running that started before the cutoff.
@@ -164,4 +164,32 @@ pub async fn runs_recorded_at_their_start_are_finished_in_place_or_interrupted(d
     assert_eq!(run.status, RunStatus::Interrupted);
     assert!(run.finished_at.is_some() && run.error.is_some());
     assert_eq!(db.store.get_run(&scope, done.run_id).await.unwrap().run.status, RunStatus::Failed);
+    // A new conversation begun with its run and first message, in the same transaction; one
+    // for another workspace's agent leaves nothing behind.
+    let fresh = new_conversation(a.id, Some("visitor-9"));
+    let first =
+        NewRun { id: RunId::new(), agent_id: a.id, conversation_id: Some(fresh.id), model: None };
+    let hi = NewMessage::text(MessageRole::User, "first words");
+    db.store.begin_run(&scope, &first, Some(&fresh), Some(&hi), now_ms()).await.unwrap();
+    let c = db.store.get_conversation(&scope, fresh.id).await.unwrap();
+    assert_eq!((c.agent_id, c.end_user_id.as_deref()), (a.id, Some("visitor-9")));
+    assert!(c.last_message_at.is_some());
+    let msgs = db.store.list_messages(&scope, fresh.id, None, Some(10)).await.unwrap();
+    assert_eq!(msgs.data.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["first words"]);
+    assert_eq!(db.store.get_run(&scope, first.id).await.unwrap().run.status, RunStatus::Running);
+    let stray_conv = new_conversation(a.id, None);
+    let stray = NewRun {
+        id: RunId::new(),
+        agent_id: a.id,
+        conversation_id: Some(stray_conv.id),
+        model: None,
+    };
+    assert!(matches!(
+        db.store.begin_run(&other, &stray, Some(&stray_conv), Some(&hi), now_ms()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        db.store.get_conversation(&other, stray_conv.id).await,
+        Err(StoreError::NotFound)
+    ));
 }
