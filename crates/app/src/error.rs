@@ -45,6 +45,11 @@ pub enum AppError {
     Conflict { code: &'static str, message: String },
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The workspace's API keys together made the requests a minute its plan allows
+    /// (HTTP 429, `plan_rate_limited`, `limit` = `api_requests_per_minute`); `message` names
+    /// the plan, the limit and how to upgrade.
+    #[error("{message}")]
+    PlanRateLimited { retry_after_secs: u64, message: String },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

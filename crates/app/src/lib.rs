@@ -88,6 +88,8 @@ pub struct AppConfig {
     pub login_window: Duration,
     /// The secret external runtimes present on `/api/internal/*` (unset: the internal API is off).
     pub service_secret: Option<secrecy::SecretString>,
+    /// The operator's changes to the shipped plans (`[plans.<tier>]`).
+    pub plans: std::collections::BTreeMap<catalog::PlanTier, catalog::PlanPatch>,
 }
 
 impl Default for AppConfig {
@@ -104,6 +106,7 @@ impl Default for AppConfig {
             login_failures_per_ip: 20,
             login_window: Duration::from_secs(15 * 60),
             service_secret: None,
+            plans: Default::default(),
         }
     }
 }
@@ -126,6 +129,8 @@ struct Inner {
     knowledge: Arc<knowledge::KnowledgeSlot>,
     catalog: Arc<catalog::Catalog>,
     key_rates: auth::key_rate::KeyRateLimiter,
+    /// Each workspace's API-key requests this minute, against its plan.
+    workspace_rates: auth::key_rate::KeyRateLimiter<domain::WorkspaceId>,
     chat: chat::ChatEngine,
     widget: widget::WidgetGate,
     plan_tiers: plan_limits::PlanTiers,
@@ -148,8 +153,11 @@ impl App {
         let store_for_chat = store.clone();
         let knowledge_slot: Arc<knowledge::KnowledgeSlot> = Arc::default();
         // Loaded once (it compiles every capability schema) and shared with the chat engine.
-        let catalog =
-            Arc::new(catalog::Catalog::builtin().expect("the built-in catalog data is valid"));
+        let catalog = Arc::new(
+            catalog::Catalog::builtin()
+                .expect("the built-in catalog data is valid")
+                .with_plan_patches(&config.plans),
+        );
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -163,6 +171,7 @@ impl App {
                 knowledge: knowledge_slot.clone(),
                 catalog: catalog.clone(),
                 key_rates: auth::key_rate::KeyRateLimiter::new(),
+                workspace_rates: auth::key_rate::KeyRateLimiter::new(),
                 chat: chat::ChatEngine::new(
                     store_for_chat,
                     knowledge_slot,

@@ -76,7 +76,7 @@ pub(crate) fn tier_name(t: PlanTier) -> &'static str {
 }
 
 /// What to do about a reached limit: the next plan up, or deleting something.
-fn upgrade_hint(tier: PlanTier) -> String {
+pub(crate) fn upgrade_hint(tier: PlanTier) -> String {
     match tier {
         PlanTier::Starter => "upgrade to the pro or enterprise plan".into(),
         PlanTier::Pro => "upgrade to the enterprise plan".into(),
@@ -306,6 +306,29 @@ impl App {
             limit: "seats",
             message: format!(
                 "the {} plan allows {} seat(s) and this workspace has {members} member(s) and {invited} pending invite(s); {}, revoke an invite or remove a member",
+                tier_name(tier),
+                at_most(limit),
+                upgrade_hint(tier)
+            ),
+        })
+    }
+
+    /// Refuses with `plan_limit_reached` (`seats`) when accepting an invite would take the
+    /// workspace's members past its plan's seats (its plan was lowered after the invite).
+    pub(crate) async fn check_member_seat(&self, scope: &TenantScope) -> Result<(), AppError> {
+        let tier = self.scope_tier(scope).await?;
+        let limit = self.catalog().plan_limits(tier).seats;
+        if limit == Limit::Unlimited {
+            return Ok(());
+        }
+        let (members, _) = self.seats_in_use(scope).await?;
+        if limit.allows_one_more(members) {
+            return Ok(());
+        }
+        Err(AppError::PlanLimit {
+            limit: "seats",
+            message: format!(
+                "the {} plan allows {} seat(s) and this workspace has {members} member(s) already; ask its owner to {} or remove a member, then accept the invite again",
                 tier_name(tier),
                 at_most(limit),
                 upgrade_hint(tier)

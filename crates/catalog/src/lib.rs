@@ -32,7 +32,7 @@ pub use config::{
 pub use error::{CatalogError, FieldError};
 pub use onboarding::{Answers, OnboardingSchema};
 pub use personality::{Behavior, LlmSettings, Personality};
-pub use plan::{Limit, Plan, PlanLimits, PlanTier, plan_allows};
+pub use plan::{Limit, Plan, PlanLimits, PlanPatch, PlanTier, plan_allows};
 pub use prompt::{AgentFields, PromptContext, compose_system_prompt, render_prompt};
 pub use provider::{AuthType, CredentialField, Provider, ProviderAction};
 pub use registry::CapabilityRegistry;
@@ -95,6 +95,19 @@ impl Catalog {
     /// Parses and validates a template document submitted by an operator or a workspace.
     pub fn parse_template(&self, doc: &serde_json::Value) -> Result<Template, Vec<FieldError>> {
         Template::parse(doc, &self.registry)
+    }
+
+    /// The catalog with the operator's changes to its plans.
+    pub fn with_plan_patches<'a>(
+        mut self,
+        patches: impl IntoIterator<Item = (&'a PlanTier, &'a PlanPatch)>,
+    ) -> Self {
+        for (tier, patch) in patches {
+            if let Some(plan) = self.plans.iter_mut().find(|p| p.tier == *tier) {
+                patch.apply(plan);
+            }
+        }
+        self
     }
 
     pub fn plans(&self) -> &[Plan] {

@@ -1,6 +1,7 @@
 //! Plans as data (hub seed §3.6 "Default Plan Limits"): starter, pro, enterprise, each with
 //! limits on agents, messages per month, knowledge documents, integrations, monthly credits,
-//! seats and document storage (-1 = unlimited in the data file), and the tier order templates use for `required_plan`.
+//! seats, document storage and API requests per minute (-1 = unlimited in the data file), the
+//! operator's changes to them ([`PlanPatch`]), and the tier order templates use for `required_plan`.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,10 @@ pub struct PlanLimits {
     /// The size of the workspace's stored documents, in MiB (`-1`, the default: no limit).
     #[serde(default = "unlimited")]
     pub storage_mb: Limit,
+    /// Requests a minute the workspace's API keys may make together, on every API surface
+    /// (`-1`, the default: no limit beyond each key's own).
+    #[serde(default = "unlimited")]
+    pub api_requests_per_minute: Limit,
 }
 
 fn unlimited() -> Limit {
@@ -86,6 +91,56 @@ pub struct Plan {
     pub tier: PlanTier,
     pub name: String,
     pub limits: PlanLimits,
+}
+
+/// An operator's changes to one plan (`[plans.starter] messages_per_month = 5000` in the
+/// server's configuration): the name and any limit; what is not named stays as shipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_month: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge_docs: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrations: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_per_month: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_mb: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_requests_per_minute: Option<Limit>,
+}
+
+impl PlanPatch {
+    /// `plan` with this patch's values in place of its own.
+    pub fn apply(&self, plan: &mut Plan) {
+        if let Some(name) = &self.name {
+            plan.name.clone_from(name);
+        }
+        let l = &mut plan.limits;
+        let pairs = [
+            (&mut l.agents, self.agents),
+            (&mut l.messages_per_month, self.messages_per_month),
+            (&mut l.knowledge_docs, self.knowledge_docs),
+            (&mut l.integrations, self.integrations),
+            (&mut l.credits_per_month, self.credits_per_month),
+            (&mut l.seats, self.seats),
+            (&mut l.storage_mb, self.storage_mb),
+            (&mut l.api_requests_per_minute, self.api_requests_per_minute),
+        ];
+        for (field, value) in pairs {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+    }
 }
 
 /// The built-in plans, one per tier, in tier order.
@@ -110,4 +165,42 @@ pub fn limits(plans: &[Plan], tier: PlanTier) -> Option<PlanLimits> {
 /// How many agents a tier may have.
 pub fn agent_limit(plans: &[Plan], tier: PlanTier) -> Option<Limit> {
     limits(plans, tier).map(|l| l.agents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_changes_what_it_names_and_keeps_the_rest() {
+        let mut plans = builtin_plans().unwrap();
+        let starter = plans.iter_mut().find(|p| p.tier == PlanTier::Starter).unwrap();
+        let before = starter.limits;
+        let patch: PlanPatch =
+            serde_json::from_str(r#"{"name":"Basic","messages_per_month":5000,"seats":-1}"#)
+                .unwrap();
+        patch.apply(starter);
+        assert_eq!(starter.name, "Basic");
+        assert_eq!(starter.limits.messages_per_month, Limit::AtMost(5000));
+        assert_eq!(starter.limits.seats, Limit::Unlimited);
+        assert_eq!(starter.limits.agents, before.agents);
+        assert_eq!(starter.limits.api_requests_per_minute, before.api_requests_per_minute);
+    }
+
+    #[test]
+    fn a_patch_refuses_unknown_limits_and_negative_counts() {
+        let unknown = serde_json::from_str::<PlanPatch>(r#"{"messages":5}"#).unwrap_err();
+        assert!(unknown.to_string().contains("unknown field"), "{unknown}");
+        let negative = serde_json::from_str::<PlanPatch>(r#"{"seats":-2}"#).unwrap_err();
+        assert!(negative.to_string().contains("-1 for unlimited"), "{negative}");
+    }
+
+    #[test]
+    fn shipped_plans_limit_api_requests_except_enterprise() {
+        let plans = builtin_plans().unwrap();
+        let rpm = |t| limits(&plans, t).unwrap().api_requests_per_minute;
+        assert_eq!(rpm(PlanTier::Starter), Limit::AtMost(600));
+        assert_eq!(rpm(PlanTier::Pro), Limit::AtMost(3000));
+        assert_eq!(rpm(PlanTier::Enterprise), Limit::Unlimited);
+    }
 }

@@ -38,6 +38,11 @@ pub struct Settings {
     /// Payments through Stripe.
     #[serde(default)]
     pub billing: BillingSettings,
+    /// The operator's changes to the shipped plans, by tier: `[plans.starter]
+    /// messages_per_month = 5000`, `api_requests_per_minute = -1` (unlimited), `name = "Basic"`;
+    /// any limit not named stays as shipped (`ECHOFORGE__PLANS__PRO__SEATS=25` works too).
+    #[serde(default)]
+    pub plans: std::collections::BTreeMap<catalog::PlanTier, catalog::PlanPatch>,
 }
 
 /// `[mcp]`: which commands workspaces may run as stdio MCP servers
@@ -433,6 +438,7 @@ impl Default for Settings {
             integrations: IntegrationsSettings::default(),
             mcp: McpSettings::default(),
             billing: BillingSettings::default(),
+            plans: Default::default(),
         }
     }
 }
@@ -621,6 +627,29 @@ mod tests {
             jail.set_env("ECHOFORGE__WIDGET__AGENT_PER_MINUTE", "0");
             let err = Settings::load(None, &CliOverrides::default()).unwrap_err();
             assert!(format!("{err:#}").contains("widget.agent_per_minute"), "{err:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn plans_are_changed_by_the_file_and_env_and_unknown_tiers_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "echoforge.toml",
+                "[plans.starter]\nname = \"Basic\"\nmessages_per_month = 5000\n",
+            )?;
+            jail.set_env("ECHOFORGE__PLANS__PRO__API_REQUESTS_PER_MINUTE", "-1");
+            let s = Settings::load(Some(Path::new("echoforge.toml")), &CliOverrides::default())
+                .unwrap();
+            let starter = &s.plans[&catalog::PlanTier::Starter];
+            assert_eq!(starter.name.as_deref(), Some("Basic"));
+            assert_eq!(starter.messages_per_month, Some(catalog::Limit::AtMost(5000)));
+            assert_eq!(starter.seats, None, "what is not named stays as shipped");
+            let pro = &s.plans[&catalog::PlanTier::Pro];
+            assert_eq!(pro.api_requests_per_minute, Some(catalog::Limit::Unlimited));
+            jail.set_env("ECHOFORGE__PLANS__GOLD__SEATS", "3");
+            let err = Settings::load(None, &CliOverrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("gold"), "{err:#}");
             Ok(())
         });
     }

@@ -83,6 +83,7 @@ pub async fn open_app(settings: &Settings, public_url: String) -> anyhow::Result
             .service_secret
             .clone()
             .filter(|s| !s.expose_secret().is_empty()),
+        plans: settings.plans.clone(),
         ..AppConfig::default()
     };
     let model = settings.chat_model()?;

@@ -1200,7 +1200,8 @@ async fn keys_with_request_limits_say_where_they_stand_on_rest_v1_and_mcp() {
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(body(r).await["error"]["type"], "rate_limit_error");
 
-    // No limits, no headers; people signed in get none either.
+    // A key without limits of its own stands against the starter plan's 600 requests a
+    // minute for the workspace's keys; people signed in get no headers.
     let unlimited = body(
         app.post(
             "/api/v1/api-keys",
@@ -1211,7 +1212,7 @@ async fn keys_with_request_limits_say_where_they_stand_on_rest_v1_and_mcp() {
     )
     .await;
     let r = app.get("/api/v1/agents", Some(unlimited["secret"].as_str().unwrap())).await;
-    assert_eq!((r.status().as_u16(), rate(&r)), (200, None));
+    assert_eq!((r.status().as_u16(), rate(&r).map(|(limit, ..)| limit)), (200, Some(600)));
     let r = app.get("/api/v1/agents", Some(&s.access_token)).await;
     assert_eq!((r.status().as_u16(), rate(&r)), (200, None));
 }

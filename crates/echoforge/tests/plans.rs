@@ -4,7 +4,7 @@
 //! (as earlier traffic would have) rather than sending a thousand messages.
 
 use serde_json::{Value, json};
-use testkit::{AgentSpec, Session, TestApp, spawn_app};
+use testkit::{AgentSpec, Options, Session, TestApp, spawn_app, spawn_app_with, token_in};
 
 const SHOP: &str = "https://shop.example";
 
@@ -389,4 +389,166 @@ async fn admins_are_mailed_once_at_80_and_at_100_percent_of_the_month_s_messages
     assert_eq!(mails_about(&app, "full@example.com", "80% used"), 0);
     assert_eq!(mails_about(&app, "near@example.com", "80% used"), 1, "once");
     assert_eq!(mails_about(&app, "near@example.com", "limit reached"), 0);
+}
+
+/// A server whose plans the operator changed in its configuration (`[plans.<tier>]`).
+async fn spawn_with_plans(
+    change: impl Fn(&mut std::collections::BTreeMap<catalog::PlanTier, catalog::PlanPatch>)
+    + Send
+    + Sync
+    + 'static,
+) -> TestApp {
+    let tweak = move |s: &mut echoforge::config::Settings| change(&mut s.plans);
+    spawn_app_with(Options { tweak: Some(std::sync::Arc::new(tweak)), ..Options::default() }).await
+}
+
+async fn move_to_plan(app: &TestApp, op: &Session, s: &Session, plan: &str) {
+    let path = format!("/api/v1/admin/workspaces/{}", s.workspace_id);
+    expect(app.patch(&path, Some(&op.access_token), json!({"plan": plan})).await, 200).await;
+}
+
+async fn get_with(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).bearer_auth(key).send().await.unwrap()
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn operators_change_plans_in_the_configuration() {
+    let app = spawn_with_plans(|plans| {
+        plans.insert(
+            catalog::PlanTier::Starter,
+            catalog::PlanPatch {
+                agents: Some(catalog::Limit::AtMost(2)),
+                seats: Some(catalog::Limit::Unlimited),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let s = app.signed_up("configured@example.com").await;
+    let t = s.access_token.as_str();
+    for name in ["One", "Two"] {
+        let b = json!({"display_name": name, "template": "generic-chat"});
+        expect(app.post("/api/v1/agents", Some(t), b).await, 201).await;
+    }
+    let b = json!({"display_name": "Three", "template": "generic-chat"});
+    let p = expect(app.post("/api/v1/agents", Some(t), b).await, 402).await;
+    assert_limit(&p, "agents", &["starter", "2 agent(s)", "upgrade"]);
+    let usage = body(app.get("/api/v1/usage", Some(t)).await).await;
+    let m = &usage["this_month"];
+    assert_eq!(m["agents"], json!({"used": 2, "limit": 2}), "{usage}");
+    assert_eq!(m["seats"]["limit"], Value::Null, "seats made unlimited: {usage}");
+    assert_eq!(m["documents"]["limit"], 10, "what is not named stays as shipped: {usage}");
+}
+
+#[tokio::test]
+async fn a_workspace_s_keys_share_its_plan_s_requests_per_minute() {
+    let app = spawn_with_plans(|plans| {
+        let patch = catalog::PlanPatch {
+            api_requests_per_minute: Some(catalog::Limit::AtMost(5)),
+            ..Default::default()
+        };
+        plans.insert(catalog::PlanTier::Starter, patch);
+    })
+    .await;
+    // The counters are per UTC minute: start early in one so the test stays inside it.
+    let into_minute = domain::time::now_ms().rem_euclid(60_000);
+    if into_minute > 40_000 {
+        tokio::time::sleep(std::time::Duration::from_millis((60_100 - into_minute) as u64)).await;
+    }
+    let s = app.signed_up("rpm@example.com").await;
+    let a = app.create_key(&s.workspace_id, None, &["read"]).await;
+    let b = app.create_key(&s.workspace_id, None, &["read"]).await;
+    // Five requests between the two keys: each answered, with the workspace's window.
+    let mut remaining = Vec::new();
+    for key in [&a, &b, &a, &b, &a] {
+        let resp = get_with(&app, "/api/v1/agents", key).await;
+        assert_eq!(header(&resp, "ratelimit-limit").as_deref(), Some("5"));
+        remaining.push(header(&resp, "ratelimit-remaining").unwrap());
+        expect(resp, 200).await;
+    }
+    assert_eq!(remaining, ["4", "3", "2", "1", "0"]);
+    // The sixth, by either key and on any surface, is refused until the minute is over.
+    let resp = get_with(&app, "/api/v1/agents", &b).await;
+    let retry: u64 = header(&resp, "retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let p = expect(resp, 429).await;
+    assert_eq!(
+        (p["code"].as_str(), p["limit"].as_str()),
+        (Some("plan_rate_limited"), Some("api_requests_per_minute")),
+        "{p}"
+    );
+    let detail = p["detail"].as_str().unwrap();
+    for w in ["starter", "5 API requests a minute", "upgrade"] {
+        assert!(detail.contains(w), "{w:?} in {detail}");
+    }
+    let resp = get_with(&app, "/v1/models", &a).await;
+    assert!(header(&resp, "retry-after").is_some());
+    let e = expect(resp, 429).await;
+    assert_eq!(e["error"]["code"], "plan_rate_limited", "{e}");
+    // People in the web app and other workspaces' keys are not held back by these keys.
+    let usage = expect(app.get("/api/v1/usage", Some(&s.access_token)).await, 200).await;
+    assert_eq!(usage["this_month"]["api_requests_per_minute"], json!({"used": 5, "limit": 5}));
+    let other = app.signed_up("rpm-other@example.com").await;
+    let c = app.create_key(&other.workspace_id, None, &["read"]).await;
+    expect(get_with(&app, "/api/v1/agents", &c).await, 200).await;
+    // On enterprise (no limit) the same keys are answered again at once.
+    app.app.create_operator("op@example.com", "Correct1horse", "Operator").await.unwrap();
+    let op = app.login("op@example.com", "Correct1horse").await;
+    move_to_plan(&app, &op, &s, "enterprise").await;
+    let resp = get_with(&app, "/api/v1/agents", &b).await;
+    assert_eq!(header(&resp, "ratelimit-limit"), None, "no limit, no headers");
+    expect(resp, 200).await;
+}
+
+async fn accept_invite(app: &TestApp, token: &str) -> reqwest::Response {
+    let path = format!("/api/v1/invites/{token}/accept");
+    app.post(&path, None, json!({"name": "Invited", "password": "Joiner1pass"})).await
+}
+
+#[tokio::test]
+async fn an_invite_cannot_be_accepted_past_the_seats_of_a_lowered_plan() {
+    let app = spawn_app().await;
+    app.app.create_operator("op@example.com", "Correct1horse", "Operator").await.unwrap();
+    let op = app.login("op@example.com", "Correct1horse").await;
+    let s = app.signed_up("lowered@example.com").await;
+    move_to_plan(&app, &op, &s, "pro").await;
+    // On pro (ten seats) the owner invites three people: four seats.
+    let mut tokens = Vec::new();
+    for who in ["a", "b", "c"] {
+        let email = format!("{who}@example.com");
+        expect(invite(&app, &s, &email).await, 201).await;
+        tokens.push(token_in(&app.wait_for_mail(&email, "invited").await, "Invite token: "));
+    }
+    expect(accept_invite(&app, &tokens[0]).await, 200).await;
+    // Back on starter (three seats): a second member fits, a fourth does not.
+    move_to_plan(&app, &op, &s, "starter").await;
+    expect(accept_invite(&app, &tokens[1]).await, 200).await;
+    let p = expect(accept_invite(&app, &tokens[2]).await, 402).await;
+    assert_limit(&p, "seats", &["starter", "3 seat(s)", "3 member(s)", "upgrade"]);
+    // Nothing was made for the refused invitee: no account, and the invite still open.
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "c@example.com", "password": "Joiner1pass"}),
+        )
+        .await;
+    assert_eq!(login.status(), 401);
+    let members =
+        expect(app.get("/api/v1/workspace/members", Some(&s.access_token)).await, 200).await;
+    assert_eq!(members["data"].as_array().map(Vec::len), Some(3), "{members}");
+    let invites =
+        expect(app.get("/api/v1/workspace/invites", Some(&s.access_token)).await, 200).await;
+    let open: Vec<&str> = invites["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["accepted_at"].is_null())
+        .filter_map(|i| i["email"].as_str())
+        .collect();
+    assert_eq!(open, ["c@example.com"], "{invites}");
 }

@@ -59,7 +59,7 @@ impl ApiError {
             E::PlanLimit { .. } | E::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             E::NotFound { .. } => StatusCode::NOT_FOUND,
             E::Conflict { .. } => StatusCode::CONFLICT,
-            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::RateLimited { .. } | E::PlanRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -120,6 +120,9 @@ impl IntoResponse for ApiError {
             | E::Conflict { code, message } => (code, message.clone(), Vec::new()),
             E::PlanLimit { message, .. } => ("plan_limit_reached", message.clone(), Vec::new()),
             E::PaymentRequired { code, message } => (code, message.clone(), Vec::new()),
+            E::PlanRateLimited { message, .. } => {
+                ("plan_rate_limited", message.clone(), Vec::new())
+            }
             E::NotFound { what } => ("not_found", format!("{what} not found"), Vec::new()),
             E::RateLimited { retry_after_secs } => (
                 "rate_limited",
@@ -145,10 +148,13 @@ impl IntoResponse for ApiError {
         };
         let limit = match &self.0 {
             E::PlanLimit { limit, .. } => Some((*limit).to_owned()),
+            E::PlanRateLimited { .. } => Some("api_requests_per_minute".to_owned()),
             _ => None,
         };
         let mut resp = problem_body(status, code, detail, errors, limit);
-        if let E::RateLimited { retry_after_secs } = &self.0 {
+        if let E::RateLimited { retry_after_secs } | E::PlanRateLimited { retry_after_secs, .. } =
+            &self.0
+        {
             crate::rate_headers::refused(resp.headers_mut(), *retry_after_secs);
         }
         if status == StatusCode::UNAUTHORIZED {

@@ -103,6 +103,13 @@ impl<K: Hash + Eq> KeyRateLimiter<K> {
             })
             .min_by_key(|r| r.remaining))
     }
+
+    /// Requests counted in the minute of `now_ms` for `key` (0 when none).
+    pub fn minute_count(&self, key: K, now_ms: i64) -> u64 {
+        let minute = now_ms.div_euclid(MINUTE_MS);
+        let map = self.windows.lock();
+        map.get(&key).filter(|w| w.minute == minute).map_or(0, |w| w.minute_count.max(0) as u64)
+    }
 }
 
 #[cfg(test)]

@@ -144,6 +144,13 @@ fn uuid_nil() -> uuid::Uuid {
     uuid::Uuid::nil()
 }
 
+/// The scope accepting an invite acts in: the invite's workspace (a valid, unused invite
+/// token is the authorization to join it).
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn invite_scope(workspace_id: WorkspaceId) -> TenantScope {
+    TenantScope::assume(workspace_id)
+}
+
 /// The scope a background job acts in: the workspace that was authorized when the job was
 /// queued (jobs carry their workspace id and are only created by authorized use cases).
 #[allow(clippy::disallowed_methods)]
@@ -229,6 +236,17 @@ impl AuthCaches {
     }
 }
 
+/// Of two windows, the one with less left (what the `RateLimit-*` headers report).
+fn tighter(
+    a: Option<key_rate::RateWindow>,
+    b: Option<key_rate::RateWindow>,
+) -> Option<key_rate::RateWindow> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.remaining < a.remaining { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 fn fresh<T: Clone>(entry: Option<(T, Instant)>) -> Option<T> {
     entry.filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(v, _)| v)
 }
@@ -288,13 +306,47 @@ impl App {
             .key_rates
             .hit_window(key.id, key.rate_per_minute, key.rate_per_day, now)
             .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
-        caches.last_used.lock().insert(key.id, now);
-        Ok(Principal {
+        let mut principal = Principal {
             actor: Actor::Key { key_id: key.id, agent_id: key.agent_id.clone() },
             workspace_id: key.workspace_id,
             permissions: key.permissions,
             rate,
-        })
+        };
+        let plan_rate = self.hit_plan_rate(&principal, now).await?;
+        principal.rate = tighter(principal.rate, plan_rate);
+        caches.last_used.lock().insert(key.id, now);
+        Ok(principal)
+    }
+
+    /// Counts one API-key request against the workspace plan's `api_requests_per_minute`
+    /// (every key of the workspace together); refuses with `plan_rate_limited` when the
+    /// minute's requests are spent. The tier comes from memory (a few seconds old at most).
+    async fn hit_plan_rate(
+        &self,
+        p: &Principal,
+        now: i64,
+    ) -> Result<Option<key_rate::RateWindow>, AppError> {
+        let tier = self.cached_tier(&p.scope()).await?;
+        let catalog::Limit::AtMost(max) = self.catalog().plan_limits(tier).api_requests_per_minute
+        else {
+            return Ok(None);
+        };
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.inner.workspace_rates.hit_window(p.workspace_id, Some(max), None, now).map_err(
+            |retry_after_secs| AppError::PlanRateLimited {
+                retry_after_secs,
+                message: format!(
+                    "the {} plan allows {max} API requests a minute for all of a workspace's keys together; retry in {retry_after_secs} seconds or {}",
+                    crate::plan_limits::tier_name(tier),
+                    crate::plan_limits::upgrade_hint(tier)
+                ),
+            },
+        )
+    }
+
+    /// The workspace's API requests in the current minute, for the usage report.
+    pub(crate) fn plan_rate_used(&self, workspace_id: WorkspaceId) -> u64 {
+        self.inner.workspace_rates.minute_count(workspace_id, now_ms())
     }
 
     async fn authenticate_access_token(

@@ -157,6 +157,9 @@ pub struct PlanUsage {
     pub storage_mb: LimitUsage,
     /// Members plus pending invites against the plan's `seats`.
     pub seats: LimitUsage,
+    /// The workspace's API-key requests in the current minute against the plan's
+    /// `api_requests_per_minute` (all keys together).
+    pub api_requests_per_minute: LimitUsage,
     /// The credits ledger: balance, the plan's monthly allowance, spent this month.
     pub credits: crate::billing::CreditsView,
 }
@@ -358,6 +361,10 @@ impl App {
                 limits.storage_mb,
             ),
             seats: LimitUsage::of(members + invited, limits.seats),
+            api_requests_per_minute: LimitUsage::of(
+                self.plan_rate_used(scope.workspace_id()),
+                limits.api_requests_per_minute,
+            ),
             credits: self.credits_view(&scope).await?,
         };
         Ok(UsageReport {

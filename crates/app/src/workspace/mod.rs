@@ -291,6 +291,9 @@ impl App {
                 "this invite has expired; ask for a new one",
             ));
         }
+        // The seat was counted when the invite was sent, but the plan may have been lowered
+        // since: checked before an account is made, so a refusal leaves nothing behind.
+        self.check_member_seat(&crate::auth::invite_scope(invite.workspace_id)).await?;
         let user_id = match input {
             InviteAcceptInput::ExistingUser(user) => {
                 let row =

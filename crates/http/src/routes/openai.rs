@@ -66,6 +66,13 @@ fn from_app(e: AppError, model: Option<&str>) -> Response {
             crate::rate_headers::refused(resp.headers_mut(), retry_after_secs);
             resp
         }
+        AppError::PlanRateLimited { retry_after_secs, message } => {
+            let mut body = oa_body("rate_limit_error", "plan_rate_limited", message);
+            body["error"]["limit"] = "api_requests_per_minute".into();
+            let mut resp = oa_response(StatusCode::TOO_MANY_REQUESTS, body);
+            crate::rate_headers::refused(resp.headers_mut(), retry_after_secs);
+            resp
+        }
         AppError::Unauthorized { code, message } => {
             oa_error(StatusCode::UNAUTHORIZED, "authentication_error", code, message)
         }

@@ -291,7 +291,7 @@ pub struct AcceptedBody {
 /// A signed-in user (Bearer access token) joins with their account, if the invite was sent to
 /// their email. Without a token, `name` and `password` create the account.
 #[utoipa::path(post, path = "/api/v1/invites/{token}/accept", tag = "workspace", request_body = AcceptInviteRequest,
-    params(("token" = String, Path)), responses((status = 200, body = AcceptedBody), (status = 401, description = "A bearer token was sent and is not valid", body = crate::error::Problem), (status = 403, description = "Invites are accepted by people, not API keys", body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    params(("token" = String, Path)), responses((status = 200, body = AcceptedBody), (status = 401, description = "A bearer token was sent and is not valid", body = crate::error::Problem), (status = 402, description = "The workspace's plan has no seat left for another member (`plan_limit_reached`, `limit`: `seats`)", body = crate::error::Problem), (status = 403, description = "Invites are accepted by people, not API keys", body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 async fn accept_invite(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,

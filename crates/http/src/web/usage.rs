@@ -124,6 +124,7 @@ async fn usage(State(state): State<AppState>, user: WebUser) -> Response {
         limit_bar("Documents", m.documents),
         limit_bar("Storage (MB)", m.storage_mb),
         limit_bar("Seats (people and invites)", m.seats),
+        limit_bar("API requests this minute", m.api_requests_per_minute),
     ];
     render(
         "usage.html",
