@@ -286,6 +286,18 @@ await check('member settings: turning the website bubble on asks for its domains
   await shot(page, 'member-settings');
 });
 
+await check('a second team member on the starter plan is refused with a way to upgrade', async () => {
+  await page.goto(url('/team/new'));
+  await page.locator('[data-start-onboarding="generic-chat"]').click();
+  const link = page.locator('#start-error a[data-upgrade]');
+  await link.waitFor();
+  assert((await page.textContent('#start-error')).includes('starter plan allows 1 agent'), 'the limit and the plan are named');
+  await shot(page, 'upgrade-prompt');
+  await link.click();
+  await page.waitForURL(/\/settings#plan$/);
+  await page.locator('#plan').waitFor();
+});
+
 await check('no script errors on any page', async () => {
   assert(pageErrors.length === 0, pageErrors.join('\n'));
 });

@@ -38,6 +38,14 @@
     }
   }
 
+  // A reached plan limit or spent credits (402): the message, and the way on — the plans in
+  // Settings (owners and admins change the plan there).
+  function offerUpgrade(box, err) {
+    const code = err?.problem?.code;
+    if (!box || err?.status !== 402 || !['plan_limit_reached', 'credits_exhausted'].includes(code)) return;
+    box.append(' ', el('a', { href: '/settings#plan', 'data-upgrade': true, text: 'See plans and upgrade' }));
+  }
+
   async function api(method, url, body, extraHeaders = {}) {
     const headers = { 'X-CSRF-Token': csrf(), Accept: 'application/json', ...extraHeaders };
     let payload;
@@ -184,6 +192,7 @@
       else if (unplaced.length && !list) box.textContent = unplaced.join(' · ');
       else if (unplaced.length) box.textContent = 'The configuration has errors (listed above).';
       else box.textContent = err.message;
+      offerUpgrade(box, err);
     }
     const first = $('[aria-invalid="true"]', form);
     if (first) first.focus();
@@ -341,6 +350,7 @@
           location.assign(`/onboarding/${s.id}`);
         } catch (err) {
           $('#start-error').textContent = err.message;
+          offerUpgrade($('#start-error'), err);
           b.disabled = false;
         }
       });
@@ -477,7 +487,7 @@
       if (!res.ok) {
         let p = {};
         try { p = await res.json(); } catch { /* not JSON */ }
-        throw new Error(p.detail || `The request failed (${res.status}).`);
+        throw new ApiError(res.status, { detail: `The request failed (${res.status}).`, ...p });
       }
       let failed = null;
       await readSse(res, (name, e) => {
@@ -566,6 +576,7 @@
         showAttached();
       } catch (err) {
         errorBox.textContent = err.message;
+        offerUpgrade(errorBox, err);
         if (!$('.bubble', li).textContent) li.remove();
         input.value = message; // keep what the user typed
       } finally {
@@ -602,6 +613,7 @@
           let p = {};
           try { p = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
           error.textContent = p.detail || `Upload failed (${xhr.status}).`;
+          offerUpgrade(error, { status: xhr.status, problem: p });
           bar.hidden = true;
         };
         xhr.onerror = () => { error.textContent = 'The upload was interrupted. Check your connection and try again.'; bar.hidden = true; };
