@@ -90,6 +90,9 @@ pub struct AppConfig {
     pub service_secret: Option<secrecy::SecretString>,
     /// The operator's changes to the shipped plans (`[plans.<tier>]`).
     pub plans: std::collections::BTreeMap<catalog::PlanTier, catalog::PlanPatch>,
+    /// Let handoff webhooks be on loopback or private networks (`[handoff]
+    /// allow_private_webhooks`; tests, an on-premises helpdesk). Metadata addresses stay blocked.
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for AppConfig {
@@ -107,6 +110,7 @@ impl Default for AppConfig {
             login_window: Duration::from_secs(15 * 60),
             service_secret: None,
             plans: Default::default(),
+            allow_private_webhooks: false,
         }
     }
 }

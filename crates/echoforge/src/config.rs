@@ -43,6 +43,17 @@ pub struct Settings {
     /// any limit not named stays as shipped (`ECHOFORGE__PLANS__PRO__SEATS=25` works too).
     #[serde(default)]
     pub plans: std::collections::BTreeMap<catalog::PlanTier, catalog::PlanPatch>,
+    /// Live human handoff's targets.
+    #[serde(default)]
+    pub handoff: HandoffSettings,
+}
+
+/// `[handoff]`: whether agents' handoff webhooks may be on loopback or private networks
+/// (refused by default, like every URL fetched on a user's behalf).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffSettings {
+    pub allow_private_webhooks: bool,
 }
 
 /// `[mcp]`: which commands workspaces may run as stdio MCP servers
@@ -439,6 +450,7 @@ impl Default for Settings {
             mcp: McpSettings::default(),
             billing: BillingSettings::default(),
             plans: Default::default(),
+            handoff: HandoffSettings::default(),
         }
     }
 }

@@ -84,6 +84,7 @@ pub async fn open_app(settings: &Settings, public_url: String) -> anyhow::Result
             .clone()
             .filter(|s| !s.expose_secret().is_empty()),
         plans: settings.plans.clone(),
+        allow_private_webhooks: settings.handoff.allow_private_webhooks,
         ..AppConfig::default()
     };
     let model = settings.chat_model()?;
@@ -295,6 +296,23 @@ fn spawn_workers(
             idle_poll: Duration::from_millis(250),
         },
         billing,
+        stop.clone(),
+    ));
+    let handoff_app = app.clone();
+    let handoff: Handler = Arc::new(move |job| {
+        let app = handoff_app.clone();
+        Box::pin(async move { app.handoff_target_job(&job).await })
+    });
+    handles.extend(worker::spawn(
+        app.store().clone(),
+        format!("{}-{}", std::process::id(), domain::JobId::new()),
+        WorkerSpec {
+            queue: app::handoff::targets::HANDOFF_QUEUE,
+            concurrency: 2,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(250),
+        },
+        handoff,
         stop.clone(),
     ));
     handles.push(spawn_sync_scheduler(app, settings, stop));

@@ -494,3 +494,259 @@ async fn the_inbox_pages_show_the_queue_and_the_transcript_to_the_workspace_only
     let (_, theirs) = web_page(&app, &other_cookie, "/inbox").await;
     assert!(theirs.contains("Waiting (0)") && !theirs.contains(&h));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_furious_message_hands_over_without_a_model_run_and_a_calm_one_is_answered() {
+    let fake = FakeLlm::start().await;
+    let (app, s, agent) = start(&fake, shop_config()).await;
+    fake.push(Reply::text("You can reset your password from the login page."));
+    let calm = chat(&app, &s, &agent, "I can't log in, the error says failed", None).await;
+    assert_eq!(calm["message"], "You can reset your password from the login page.");
+    let calm_conv = calm["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(state_of(&app, &s, &calm_conv).await, "bot");
+
+    let angry = "This is useless, I'm furious, worst service ever";
+    let r = chat(&app, &s, &agent, angry, None).await;
+    assert_eq!(r["message"], "A colleague will be with you shortly. You are next in the queue.");
+    assert_eq!(fake.request_count(), 1, "no model call for the furious message");
+    let conv = r["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(state_of(&app, &s, &conv).await, "waiting");
+    let open = open_handoffs(&app, &s.access_token).await;
+    let reason = open[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the customer's message is very negative (score -0."), "{reason}");
+
+    // `sentiment_negative: false` turns it off.
+    let mut config = shop_config();
+    config["triggers"]["sentiment_negative"] = json!(false);
+    let spec = AgentSpec {
+        capabilities: vec!["escalation".into(), "widget".into()],
+        config: Some(config),
+        ..AgentSpec::default()
+    };
+    let kim = app.create_agent(&s.workspace_id, "Kim", "kim", spec).await;
+    fake.push(Reply::text("I am sorry to hear that. What went wrong?"));
+    let r = chat(&app, &s, &kim, angry, None).await;
+    assert_eq!(r["message"], "I am sorry to hear that. What went wrong?");
+    let conv = r["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(state_of(&app, &s, &conv).await, "bot");
+}
+
+/// What a webhook receiver in a test saw: each request's headers and body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to the first `fail_first` requests, then
+/// 200. Returns its URL and what it saw.
+async fn receiver(fail_first: usize) -> (String, Seen) {
+    let seen: Seen = Default::default();
+    let state = seen.clone();
+    let hook =
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let state = state.clone();
+            async move {
+                let n = {
+                    let mut seen = state.lock().unwrap();
+                    seen.push((headers, body.to_vec()));
+                    seen.len()
+                };
+                if n <= fail_first {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        });
+    let router = axum::Router::new().route("/hook", hook);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}/hook"), seen)
+}
+
+/// Waits (up to `secs`) until the receiver saw `n` requests.
+async fn seen_at_least(seen: &Seen, n: usize, secs: u64) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let now = seen.lock().unwrap().clone();
+        if now.len() >= n {
+            return now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} requests, not {n}", now.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A receiver's check of `EchoForge-Signature: t=…,v1=…`, written from the docs.
+fn signature_verifies(secret: &str, header: &str, body: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = Some(v),
+            Some(("v1", v)) => v1 = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else { return false };
+    let Ok(expected) = hex::decode(v1) else { return false };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+async fn start_with_webhooks(
+    fake: &FakeLlm,
+    config: Value,
+    allow_private: bool,
+) -> (TestApp, Session, String) {
+    let tweak: testkit::SettingsTweak =
+        std::sync::Arc::new(move |s| s.handoff.allow_private_webhooks = allow_private);
+    let app = spawn_app_with(Options {
+        llm_base_url: Some(fake.base_url.clone()),
+        tweak: Some(tweak),
+        ..Options::default()
+    })
+    .await;
+    let s = app.signed_up("owner@example.com").await;
+    let spec = AgentSpec {
+        capabilities: vec!["escalation".into(), "widget".into()],
+        config: Some(config),
+        ..AgentSpec::default()
+    };
+    let agent = app.create_agent(&s.workspace_id, "Sam", "sam", spec).await;
+    (app, s, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_handoff_is_posted_to_the_webhook_signed_with_the_workspace_secret_and_retried() {
+    let fake = FakeLlm::start().await;
+    let (url, seen) = receiver(1).await;
+    let mut config = shop_config();
+    config["handoff_config"] = json!({"method": "webhook", "webhook_url": url});
+    let (app, s, agent) = start_with_webhooks(&fake, config, true).await;
+    let secret =
+        body(app.get("/api/v1/handoffs/webhook-secret", Some(&s.access_token)).await).await;
+    let secret = secret["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_") && secret.len() == 6 + 64, "{secret}");
+
+    fake.push(Reply::text("Orders ship in two days."));
+    let first = chat(&app, &s, &agent, "When do orders ship?", None).await;
+    let conv = first["conversation_id"].as_str().unwrap().to_owned();
+    chat(&app, &s, &agent, "I want a refund", Some(&conv)).await;
+    let h = open_handoffs(&app, &s.access_token).await[0]["id"].as_str().unwrap().to_owned();
+
+    // The first delivery gets a 500; the queue retries it (after about 2 s).
+    let got = seen_at_least(&seen, 2, 20).await;
+    let (headers, raw) = &got[1];
+    assert_eq!(headers["echoforge-event"], "handoff.created");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["echoforge-delivery"], got[0].0["echoforge-delivery"], "one delivery id");
+    let signature = headers["echoforge-signature"].to_str().unwrap();
+    assert!(signature_verifies(&secret, signature, raw), "{signature}");
+    let mut tampered = raw.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(!signature_verifies(&secret, signature, &tampered), "a changed body fails");
+    assert!(!signature_verifies("whsec_wrong", signature, raw), "another secret fails");
+
+    let hook: Value = serde_json::from_slice(raw).unwrap();
+    assert_eq!(
+        (&hook["event"], &hook["handoff"]["id"], &hook["handoff"]["reason"]),
+        (
+            &json!("handoff.created"),
+            &json!(h),
+            &json!("the customer's message has the keyword \"refund\"")
+        )
+    );
+    assert_eq!((&hook["conversation"]["id"], &hook["agent"]["id"]), (&json!(conv), &json!(agent)));
+    assert_eq!(hook["agent"]["name"], "Sam");
+    let said: Vec<(&str, &str)> = hook["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("user", "When do orders ship?"),
+            ("assistant", "Orders ship in two days."),
+            ("user", "I want a refund"),
+        ]
+    );
+    assert!(hook["transcript"][0]["created_at"].as_i64().unwrap() > 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(seen.lock().unwrap().len(), 2, "delivered once it got a 200");
+
+    // Only owners, admins and workspace keys with `admin` read the secret; each workspace
+    // has its own.
+    let agent_key = app.create_key(&s.workspace_id, Some(&agent), &["chat"]).await;
+    let r = app.get("/api/v1/handoffs/webhook-secret", Some(&agent_key)).await;
+    assert_eq!(r.status(), 403);
+    let chat_key = app.create_key(&s.workspace_id, None, &["read", "chat"]).await;
+    assert_eq!(app.get("/api/v1/handoffs/webhook-secret", Some(&chat_key)).await.status(), 403);
+    let b = app.signed_up("other@example.com").await;
+    let theirs =
+        body(app.get("/api/v1/handoffs/webhook-secret", Some(&b.access_token)).await).await;
+    assert_ne!(theirs["secret"].as_str().unwrap(), secret);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_on_loopback_is_refused_by_default_and_the_failure_is_noted_on_the_handoff() {
+    let fake = FakeLlm::start().await;
+    let (url, seen) = receiver(0).await;
+    let mut config = shop_config();
+    config["handoff_config"] = json!({"method": "webhook", "webhook_url": url});
+    let (app, s, agent) = start_with_webhooks(&fake, config, false).await;
+    chat(&app, &s, &agent, "refund please", None).await;
+    let h = open_handoffs(&app, &s.access_token).await[0]["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let note = loop {
+        let d = body(app.get(&format!("/api/v1/handoffs/{h}"), Some(&s.access_token)).await).await;
+        let note = d["events"].as_array().unwrap().iter().find(|e| e["kind"] == "note").cloned();
+        if let Some(n) = note {
+            break n;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no note about the failed delivery");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = note["body"].as_str().unwrap();
+    assert!(text.starts_with("The handoff could not be delivered by webhook"), "{text}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing reached the loopback receiver");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_handoff_is_mailed_to_the_team_address_with_the_reason_link_and_transcript() {
+    let fake = FakeLlm::start().await;
+    let mut config = shop_config();
+    config["handoff_config"] = json!({"method": "email", "email": "team@shop.example"});
+    let (app, s, agent) = start(&fake, config).await;
+    let r = chat(&app, &s, &agent, "Can I talk to a human, please?", None).await;
+    let conv = r["conversation_id"].as_str().unwrap().to_owned();
+    let h = open_handoffs(&app, &s.access_token).await[0]["id"].as_str().unwrap().to_owned();
+    let mail = app.wait_for_mail("team@shop.example", "Handoff: Sam needs a person").await;
+    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    assert!(text.contains("Reason: the customer asked for a person"), "{text}");
+    assert!(text.contains(&format!("{}/inbox/{h}", app.base)), "the inbox link: {text}");
+    assert!(text.contains("Customer: Can I talk to a human, please?"), "the transcript: {text}");
+    assert!(text.contains("Channel: "), "{text}");
+    assert_eq!(state_of(&app, &s, &conv).await, "waiting");
+
+    // The model's `escalate_to_human` tool reaches the target too; here without the
+    // transcript: the reason and the link only.
+    let mut config = shop_config();
+    config["handoff_config"] =
+        json!({"method": "email", "email": "desk@shop.example", "include_transcript": false});
+    let spec = AgentSpec {
+        capabilities: vec!["escalation".into(), "widget".into()],
+        config: Some(config),
+        ..AgentSpec::default()
+    };
+    let kim = app.create_agent(&s.workspace_id, "Kim", "kim", spec).await;
+    fake.push(Reply::tool_call("escalate_to_human", r#"{"reason":"wants to change a booking"}"#));
+    fake.push(Reply::text("A person will help you."));
+    chat(&app, &s, &kim, "I need to change my booking 4711", None).await;
+    let mail = app.wait_for_mail("desk@shop.example", "Handoff: Kim needs a person").await;
+    assert!(mail.contains("Reason: wants to change a booking"), "{mail}");
+    assert!(!mail.contains("booking 4711"), "no transcript: {mail}");
+}

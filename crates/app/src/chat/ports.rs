@@ -97,6 +97,8 @@ impl HandoffSink for StoreHandoffs {
         let recorded = match live {
             Ok((h, created)) => {
                 if created {
+                    crate::handoff::targets::queue_for_agent(&self.store, &scope, r.agent_id, &h)
+                        .await;
                     self.live.publish(crate::handoff::LiveEvent {
                         workspace_id: r.workspace_id,
                         conversation_id: r.conversation_id,

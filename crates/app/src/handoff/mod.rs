@@ -1,8 +1,8 @@
 //! Live human handoff: a conversation goes from the bot to the business's people and back.
 //!
 //! - **States** (stored on the conversation, moved by the store's conditional updates):
-//!   `bot` → `waiting` (escalated: the `escalate_to_human` tool, a keyword, or the customer
-//!   asking for a person, see [`triggers`]) → `human` (an operator claimed it; of concurrent
+//!   `bot` → `waiting` (escalated: the `escalate_to_human` tool, a keyword, the customer
+//!   asking for a person, or a clearly negative message, see [`triggers`]) → `human` (an operator claimed it; of concurrent
 //!   claims exactly one wins) → `bot` (returned) or `closed`. Every move, operator message and
 //!   internal note is a stored handoff event with who and when.
 //! - **The bot is silent** while a conversation is `waiting` or `human`: `App::chat_as` reads
@@ -12,8 +12,12 @@
 //!   read, claim, reply, note, return and close; another workspace's handoff is not found.
 //! - **Live delivery** through a [`HandoffBus`]: operator replies and state changes reach the
 //!   customer's conversation stream, customers' messages and notes the workspace's inbox.
+//! - **Targets** besides the inbox ([`targets`]): a created handoff goes to the agent's signed
+//!   webhook or team email address through a durable job.
 
 pub mod bus;
+mod sentiment;
+pub mod targets;
 pub(crate) mod triggers;
 
 use std::sync::Arc;
@@ -371,18 +375,20 @@ impl App {
     }
 
     /// Hands a conversation to the workspace's people and tells the inbox and the customer.
+    /// The handoff, and whether this made it (not an open one already there): the caller
+    /// queues its targets once the customer's message is stored.
     pub(crate) async fn escalate(
         &self,
         scope: &TenantScope,
         new: &NewHandoff,
         actor: &HandoffActor,
-    ) -> Result<Handoff, store::StoreError> {
+    ) -> Result<(Handoff, bool), store::StoreError> {
         let (h, created) = self.store().escalate_conversation(scope, new, actor, now_ms()).await?;
         if created && let Some(c) = new.conversation_id {
             let c = self.store().get_conversation(scope, c).await?;
             self.live().publish(self.state_event(scope, &c, Some(&h)).await);
         }
-        Ok(h)
+        Ok((h, created))
     }
 
     /// Hands the conversation to people before the bot answers again when its last answers
@@ -402,21 +408,14 @@ impl App {
             return Ok(None);
         };
         let new = NewHandoff { agent_id: agent.id, conversation_id: Some(conversation_id), reason };
-        self.escalate(scope, &new, &HandoffActor::customer(end_user_id)).await?;
-        self.answer_by_people(
-            scope,
-            agent,
-            escalation,
-            conversation_id,
-            HandoffState::Waiting,
-            message,
-            end_user_id,
-        )
-        .await
+        let (h, created) = self.escalate(scope, &new, &HandoffActor::customer(end_user_id)).await?;
+        let waiting = Waiting { state: HandoffState::Waiting, created: created.then_some(h) };
+        self.answer_while_people_do(scope, agent, conversation_id, waiting, message).await
     }
 
     /// The customer's message when people, not the bot, answer the conversation: a waiting
-    /// or claimed one, or one this message escalates (a keyword, or a request for a person).
+    /// or claimed one, or one this message escalates (a keyword, a request for a person, or a
+    /// clearly negative message).
     /// `None`: the bot answers. Reads nothing for conversations the bot answers.
     pub(crate) async fn answer_by_people(
         &self,
@@ -428,15 +427,31 @@ impl App {
         message: &str,
         end_user_id: Option<&str>,
     ) -> Result<Option<ChatRun>, AppError> {
-        let mut state = state;
+        let mut people = Waiting { state, created: None };
         if !matches!(state, HandoffState::Waiting | HandoffState::Human) {
             let Some(settings) = escalation else { return Ok(None) };
             let Some(reason) = settings.trigger(message) else { return Ok(None) };
             let new =
                 NewHandoff { agent_id: agent.id, conversation_id: Some(conversation_id), reason };
-            self.escalate(scope, &new, &HandoffActor::customer(end_user_id)).await?;
-            state = HandoffState::Waiting;
+            let (h, created) =
+                self.escalate(scope, &new, &HandoffActor::customer(end_user_id)).await?;
+            people = Waiting { state: HandoffState::Waiting, created: created.then_some(h) };
         }
+        self.answer_while_people_do(scope, agent, conversation_id, people, message).await
+    }
+
+    /// Stores the customer's message on a conversation people answer, tells the inbox, queues
+    /// a just created handoff's targets (now that the transcript has the message) and answers
+    /// with the waiting notice (or nothing).
+    async fn answer_while_people_do(
+        &self,
+        scope: &TenantScope,
+        agent: &store::Agent,
+        conversation_id: ConversationId,
+        waiting: Waiting,
+        message: &str,
+    ) -> Result<Option<ChatRun>, AppError> {
+        let Waiting { state, created } = waiting;
         let now = now_ms();
         let stored = self
             .store()
@@ -448,6 +463,9 @@ impl App {
             )
             .await
             .map_err(AppError::from_store("conversation"))?;
+        if let Some(h) = &created {
+            targets::queue(self.store(), scope, agent, h).await;
+        }
         let open = self.store().open_handoff(scope, conversation_id).await?;
         if let Some(m) = stored.first() {
             self.live().publish(LiveEvent {
@@ -467,6 +485,12 @@ impl App {
         };
         Ok(Some(silent_run(agent.clone(), conversation_id, notice)))
     }
+}
+
+/// The conversation's state when people answer it, and the handoff this message created.
+struct Waiting {
+    state: HandoffState,
+    created: Option<Handoff>,
 }
 
 /// A "run" without a model: the events the chat surfaces expect, carrying the notice for a

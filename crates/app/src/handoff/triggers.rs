@@ -36,6 +36,8 @@ pub(crate) struct EscalationSettings {
     explicit_request: bool,
     /// Hand over after this many answers in a row that did not help (`None`: never).
     unanswered_threshold: Option<usize>,
+    /// Hand over on a clearly negative message (`triggers.sentiment_negative`, default on).
+    sentiment_negative: bool,
 }
 
 impl EscalationSettings {
@@ -68,7 +70,11 @@ impl EscalationSettings {
             .and_then(Value::as_u64)
             .filter(|n| *n >= 1)
             .map(|n| n.min(50) as usize);
-        Some(Self { keywords, explicit_request, unanswered_threshold })
+        let sentiment_negative = triggers
+            .and_then(|t| t.get("sentiment_negative"))
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        Some(Self { keywords, explicit_request, unanswered_threshold, sentiment_negative })
     }
 
     /// Why this message hands the conversation to a person, if it does.
@@ -81,6 +87,11 @@ impl EscalationSettings {
             && EXPLICIT_REQUESTS.iter().any(|p| text.contains(&format!(" {p} ")))
         {
             return Some("the customer asked for a person".to_owned());
+        }
+        if self.sentiment_negative
+            && let Some(score) = super::sentiment::clearly_negative(message)
+        {
+            return Some(format!("the customer's message is very negative (score {score:.1})"));
         }
         None
     }
@@ -181,6 +192,7 @@ mod tests {
             keywords: keywords.iter().map(|k| normalise(k)).collect(),
             explicit_request: explicit,
             unanswered_threshold: None,
+            sentiment_negative: false,
         }
     }
 
@@ -191,6 +203,19 @@ mod tests {
         assert!(s.trigger("Refund?").is_some());
         assert!(s.trigger("refunds are slow").is_none(), "whole words only");
         assert!(s.trigger("Can I talk to a human?").is_none(), "explicit requests are off");
+    }
+
+    #[test]
+    fn clearly_negative_messages_trigger_when_sentiment_is_on() {
+        let on = EscalationSettings { sentiment_negative: true, ..settings(&[], false) };
+        let angry = "This is useless, I'm furious, worst service ever";
+        let reason = on.trigger(angry).expect("a negative message hands over");
+        assert!(
+            reason.starts_with("the customer's message is very negative (score -0."),
+            "{reason}"
+        );
+        assert!(on.trigger("I can't log in, the error says failed").is_none());
+        assert!(settings(&[], false).trigger(angry).is_none(), "off");
     }
 
     #[test]

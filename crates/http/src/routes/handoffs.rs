@@ -2,7 +2,8 @@
 //! active conversations), one handoff with its transcript and events, claim, reply, internal
 //! note, return to the bot, close, and the inbox's live stream; and
 //! `/api/v1/conversations/{conversation_id}/events`, the customer's live stream of a
-//! conversation (operator replies and state changes).
+//! conversation (operator replies and state changes); `/api/v1/handoffs/webhook-secret`, the
+//! key handoff webhooks are signed with (`docs/HANDOFF.md` shows how to check them).
 //!
 //! Streams are Server-Sent Events when the request accepts `text/event-stream` (first the
 //! current state, then live events, a heartbeat comment every 15 s); otherwise the current
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_handoffs))
         .routes(routes!(inbox_stream))
+        .routes(routes!(webhook_secret))
         .routes(routes!(get_handoff))
         .routes(routes!(claim))
         .routes(routes!(post_message))
@@ -159,6 +161,39 @@ async fn inbox_stream(
     }
     let rx = s.app.watch_inbox(&p)?;
     Ok(live_stream(None, rx))
+}
+
+/// The workspace's handoff webhook signing secret.
+#[derive(serde::Serialize, ToSchema)]
+pub struct WebhookSecretBody {
+    /// `whsec_…`: the HMAC-SHA256 key of the `EchoForge-Signature` header
+    /// (`t=<unix seconds>,v1=<hex HMAC of "<t>.<body>">`). It changes when the operator
+    /// rotates the master key.
+    secret: String,
+    /// The header names a handoff webhook carries.
+    signature_header: &'static str,
+    event_header: &'static str,
+    delivery_header: &'static str,
+}
+
+/// The secret handoff webhooks are signed with (owners and admins; workspace keys with `admin`)
+///
+/// An agent whose `escalation` capability has `handoff_config.method = "webhook"` POSTs each
+/// new handoff (`handoff.created`, with the transcript unless `include_transcript` is false)
+/// to its `webhook_url`, signed with this secret; failed deliveries are retried with backoff.
+#[utoipa::path(get, path = "/api/v1/handoffs/webhook-secret", tag = "handoffs", security(("bearer" = [])),
+    responses((status = 200, body = WebhookSecretBody),
+        (status = 403, description = "Not an owner or admin, or an agent key", body = crate::error::Problem)))]
+async fn webhook_secret(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<WebhookSecretBody>, ApiError> {
+    Ok(Json(WebhookSecretBody {
+        secret: s.app.handoff_webhook_secret(&p)?,
+        signature_header: "EchoForge-Signature",
+        event_header: "EchoForge-Event",
+        delivery_header: "EchoForge-Delivery",
+    }))
 }
 
 /// A handoff with its conversation's transcript and its events (needs `chat`)
