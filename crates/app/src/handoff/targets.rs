@@ -27,7 +27,8 @@ use crate::{App, AppError, Principal};
 pub const HANDOFF_QUEUE: &str = "handoff";
 /// The one kind of job on it.
 const NOTIFY_JOB: &str = "handoff.notify";
-/// Attempts before a target is given up on (with the queue's backoff: about 8.5 minutes).
+/// Attempts before a target is given up on (with the queue's backoff, 2 s doubling: over
+/// about 4 minutes).
 const MAX_ATTEMPTS: i64 = 8;
 /// At most this many of the conversation's last messages go in the transcript.
 pub const TRANSCRIPT_MESSAGES: u32 = 100;
