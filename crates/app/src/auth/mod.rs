@@ -190,7 +190,7 @@ impl Expiring for AccessClaims {
 }
 
 pub(crate) struct AuthCaches {
-    keys: Cache<String, (Option<Arc<ApiKey>>, Instant)>,
+    keys: Cache<String, (Option<Arc<CachedKey>>, Instant)>,
     sessions: Cache<SessionId, (bool, Instant)>,
     memberships: Cache<UserId, (Arc<Vec<MembershipSummary>>, Instant)>,
     /// Workspace key lists (read on every `GET /api-keys`); dropped when a key is created or
@@ -278,14 +278,16 @@ impl App {
         let key = match fresh(caches.keys.get(&digest)) {
             Some(k) => k,
             None => {
-                let k = self.inner.store.find_api_key_by_digest(&digest).await?.map(Arc::new);
+                let k = self.inner.store.find_api_key_by_digest(&digest).await?;
+                let k = k.map(|key| Arc::new(CachedKey::new(key)));
                 caches.keys.insert(digest, (k.clone(), Instant::now()));
                 k
             }
         };
-        let key = key.ok_or_else(|| {
+        let cached = key.ok_or_else(|| {
             AppError::unauthorized("invalid_api_key", "the API key is invalid or revoked")
         })?;
+        let key = &cached.key;
         if let Some(ws) = workspace
             && ws != key.workspace_id.to_string()
         {
@@ -294,7 +296,7 @@ impl App {
                 "this API key belongs to another workspace",
             ));
         }
-        if !ip_allowed(&key.ip_allowlist, ip) {
+        if !cached.allows(ip) {
             return Err(AppError::forbidden(
                 "ip_not_allowed",
                 "requests with this API key are not allowed from this address",
@@ -431,19 +433,55 @@ impl App {
     }
 }
 
-fn ip_allowed(allowlist_json: &str, ip: Option<IpAddr>) -> bool {
-    if allowlist_json == "[]" || allowlist_json.is_empty() {
-        return true;
+/// An API key as the cache keeps it: the row, and its IP allowlist parsed once (not on every
+/// request).
+pub(crate) struct CachedKey {
+    key: ApiKey,
+    /// `None`: any address; otherwise the networks the key may be used from (a list that
+    /// does not parse, or entries that do not, allow nothing).
+    allow: Option<Vec<ipnet::IpNet>>,
+}
+
+impl CachedKey {
+    fn new(key: ApiKey) -> Self {
+        let allow = parse_allowlist(&key.ip_allowlist);
+        Self { key, allow }
     }
-    let Ok(list) = serde_json::from_str::<Vec<String>>(allowlist_json) else { return false };
+
+    fn allows(&self, ip: Option<IpAddr>) -> bool {
+        allowed(self.allow.as_deref(), ip)
+    }
+}
+
+fn allowed(allow: Option<&[ipnet::IpNet]>, ip: Option<IpAddr>) -> bool {
+    match allow {
+        None => true,
+        Some(nets) => ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+    }
+}
+
+/// A key's stored allowlist (a JSON list of CIDR blocks or single addresses; empty: anywhere).
+fn parse_allowlist(json: &str) -> Option<Vec<ipnet::IpNet>> {
+    if json.is_empty() || json == "[]" {
+        return None;
+    }
+    let Ok(list) = serde_json::from_str::<Vec<String>>(json) else { return Some(Vec::new()) };
     if list.is_empty() {
-        return true;
+        return None;
     }
-    let Some(ip) = ip else { return false };
-    list.iter().any(|cidr| match cidr.parse::<ipnet::IpNet>() {
-        Ok(net) => net.contains(&ip),
-        Err(_) => cidr.parse::<IpAddr>().is_ok_and(|single| single == ip),
-    })
+    let single = |ip: IpAddr| ipnet::IpNet::new(ip, if ip.is_ipv4() { 32 } else { 128 }).ok();
+    Some(
+        list.iter()
+            .filter_map(|e| {
+                e.parse::<ipnet::IpNet>().ok().or_else(|| e.parse().ok().and_then(single))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+fn ip_allowed(allowlist_json: &str, ip: Option<IpAddr>) -> bool {
+    allowed(parse_allowlist(allowlist_json).as_deref(), ip)
 }
 
 #[cfg(test)]
@@ -458,6 +496,12 @@ mod tests {
         assert!(!ip_allowed(r#"["10.0.0.0/8"]"#, ip("11.1.2.3")));
         assert!(ip_allowed(r#"["127.0.0.1"]"#, ip("127.0.0.1")));
         assert!(!ip_allowed(r#"["127.0.0.1"]"#, None));
+        assert!(ip_allowed(r#"["::1", "bogus"]"#, ip("::1")));
+        assert!(
+            !ip_allowed(r#"["bogus"]"#, ip("127.0.0.1")),
+            "an entry that does not parse allows nothing"
+        );
+        assert!(!ip_allowed("not json", ip("127.0.0.1")));
     }
 
     #[test]

@@ -7,26 +7,26 @@ use serde_json::Value;
 /// The capability schema's default fallback message.
 const DEFAULT_FALLBACK: &str = "I'm connecting you with a human agent. Please hold on...";
 
-/// Ways customers ask for a person (after [`normalise`]), when `explicit_request` is on.
+/// Ways customers ask for a person (as [`padded`] makes them), when `explicit_request` is on.
 const EXPLICIT_REQUESTS: [&str; 18] = [
-    "talk to a human",
-    "speak to a human",
-    "speak with a human",
-    "talk with a human",
-    "chat with a human",
-    "talk to a person",
-    "speak to a person",
-    "speak with a person",
-    "talk to someone",
-    "speak to someone",
-    "talk to a real",
-    "speak to a real",
-    "real person",
-    "human agent",
-    "live agent",
-    "human being",
-    "connect me to a human",
-    "connect me with a human",
+    " talk to a human ",
+    " speak to a human ",
+    " speak with a human ",
+    " talk with a human ",
+    " chat with a human ",
+    " talk to a person ",
+    " speak to a person ",
+    " speak with a person ",
+    " talk to someone ",
+    " speak to someone ",
+    " talk to a real ",
+    " speak to a real ",
+    " real person ",
+    " human agent ",
+    " live agent ",
+    " human being ",
+    " connect me to a human ",
+    " connect me with a human ",
 ];
 
 /// An agent's escalation settings (present when its `escalation` capability is enabled).
@@ -58,8 +58,8 @@ impl EscalationSettings {
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .map(normalise)
-            .filter(|k| !k.is_empty())
+            .map(padded)
+            .filter(|k| !k.trim().is_empty())
             .collect();
         let explicit_request = triggers
             .and_then(|t| t.get("explicit_request"))
@@ -79,13 +79,11 @@ impl EscalationSettings {
 
     /// Why this message hands the conversation to a person, if it does.
     pub(crate) fn trigger(&self, message: &str) -> Option<String> {
-        let text = format!(" {} ", normalise(message));
-        if let Some(k) = self.keywords.iter().find(|k| text.contains(&format!(" {k} "))) {
-            return Some(format!("the customer's message has the keyword \"{k}\""));
+        let text = padded(message);
+        if let Some(k) = self.keywords.iter().find(|k| text.contains(k.as_str())) {
+            return Some(format!("the customer's message has the keyword \"{}\"", k.trim()));
         }
-        if self.explicit_request
-            && EXPLICIT_REQUESTS.iter().any(|p| text.contains(&format!(" {p} ")))
-        {
+        if self.explicit_request && EXPLICIT_REQUESTS.iter().any(|p| text.contains(p)) {
             return Some("the customer asked for a person".to_owned());
         }
         if self.sentiment_negative
@@ -118,26 +116,26 @@ impl EscalationSettings {
     }
 }
 
-/// What an answer that does not help says (after [`normalise`]).
+/// What an answer that does not help says (as [`padded`] makes it).
 const DONT_KNOW: [&str; 12] = [
-    "i don t know",
-    "i do not know",
-    "i m not sure",
-    "i am not sure",
-    "i couldn t find",
-    "i could not find",
-    "i can t find",
-    "i cannot find",
-    "i don t have information",
-    "i do not have information",
-    "no information about",
-    "not in the documentation",
+    " i don t know ",
+    " i do not know ",
+    " i m not sure ",
+    " i am not sure ",
+    " i couldn t find ",
+    " i could not find ",
+    " i can t find ",
+    " i cannot find ",
+    " i don t have information ",
+    " i do not have information ",
+    " no information about ",
+    " not in the documentation ",
 ];
 
 /// Whether an answer says the agent does not know.
 fn is_unanswered(answer: &str) -> bool {
-    let text = format!(" {} ", normalise(answer));
-    DONT_KNOW.iter().any(|p| text.contains(&format!(" {p} ")))
+    let text = padded(answer);
+    DONT_KNOW.iter().any(|p| text.contains(p))
 }
 
 /// The agent's configured fallback message (or the default), for customers who wait.
@@ -162,11 +160,22 @@ pub(crate) fn waiting_notice(fallback: &str, position: i64) -> String {
     }
 }
 
-/// Lower case, letters and digits only, single spaces.
-fn normalise(s: &str) -> String {
-    let mapped: String =
-        s.chars().map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { ' ' }).collect();
-    mapped.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Lower case, letters and digits only, single spaces, and one space at each end, so a phrase
+/// made the same way matches whole words with `contains`: one allocation per text.
+fn padded(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(' ');
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+    if !out.ends_with(' ') {
+        out.push(' ');
+    }
+    out
 }
 
 /// Whether capability `id` is among the enabled ones (a list of ids or `{id}` objects, or a
@@ -189,7 +198,7 @@ mod tests {
 
     fn settings(keywords: &[&str], explicit: bool) -> EscalationSettings {
         EscalationSettings {
-            keywords: keywords.iter().map(|k| normalise(k)).collect(),
+            keywords: keywords.iter().map(|k| padded(k)).collect(),
             explicit_request: explicit,
             unanswered_threshold: None,
             sentiment_negative: false,
