@@ -288,26 +288,35 @@ impl App {
         Ok((members.max(0) as u64, invited.max(0) as u64))
     }
 
+    /// The workspace's tier, seats, members and pending invites; `None` when its plan does
+    /// not limit seats (nothing is counted then).
+    async fn seats_against_plan(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Option<(PlanTier, u64, u64, u64)>, AppError> {
+        let tier = self.scope_tier(scope).await?;
+        let Limit::AtMost(seats) = self.catalog().plan_limits(tier).seats else {
+            return Ok(None);
+        };
+        let (members, invited) = self.seats_in_use(scope).await?;
+        Ok(Some((tier, seats, members, invited)))
+    }
+
     /// Refuses with `plan_limit_reached` when inviting one more person would take the
     /// workspace's members plus pending invites past its plan's seats.
     pub(crate) async fn check_seat_limit(&self, scope: &TenantScope) -> Result<(), AppError> {
-        let tier = self.scope_tier(scope).await?;
-        let limit = self.catalog().plan_limits(tier).seats;
-        if limit == Limit::Unlimited {
+        let Some((tier, seats, members, invited)) = self.seats_against_plan(scope).await? else {
             return Ok(());
-        }
-        let (members, invited) = self.seats_in_use(scope).await?;
-        if limit.allows_one_more(members + invited) {
-            let after = members + invited + 1;
-            self.notice_limit(scope, tier, "seats", || "-".into(), after, at_most(limit));
+        };
+        if members + invited < seats {
+            self.notice_limit(scope, tier, "seats", || "-".into(), members + invited + 1, seats);
             return Ok(());
         }
         Err(AppError::PlanLimit {
             limit: "seats",
             message: format!(
-                "the {} plan allows {} seat(s) and this workspace has {members} member(s) and {invited} pending invite(s); {}, revoke an invite or remove a member",
+                "the {} plan allows {seats} seat(s) and this workspace has {members} member(s) and {invited} pending invite(s); {}, revoke an invite or remove a member",
                 tier_name(tier),
-                at_most(limit),
                 upgrade_hint(tier)
             ),
         })
@@ -316,21 +325,17 @@ impl App {
     /// Refuses with `plan_limit_reached` (`seats`) when accepting an invite would take the
     /// workspace's members past its plan's seats (its plan was lowered after the invite).
     pub(crate) async fn check_member_seat(&self, scope: &TenantScope) -> Result<(), AppError> {
-        let tier = self.scope_tier(scope).await?;
-        let limit = self.catalog().plan_limits(tier).seats;
-        if limit == Limit::Unlimited {
+        let Some((tier, seats, members, _)) = self.seats_against_plan(scope).await? else {
             return Ok(());
-        }
-        let (members, _) = self.seats_in_use(scope).await?;
-        if limit.allows_one_more(members) {
+        };
+        if members < seats {
             return Ok(());
         }
         Err(AppError::PlanLimit {
             limit: "seats",
             message: format!(
-                "the {} plan allows {} seat(s) and this workspace has {members} member(s) already; ask its owner to {} or remove a member, then accept the invite again",
+                "the {} plan allows {seats} seat(s) and this workspace has {members} member(s) already; ask its owner to {} or remove a member, then accept the invite again",
                 tier_name(tier),
-                at_most(limit),
                 upgrade_hint(tier)
             ),
         })

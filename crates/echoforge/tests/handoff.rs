@@ -20,17 +20,7 @@ async fn body(resp: reqwest::Response) -> Value {
 }
 
 async fn start(fake: &FakeLlm, config: Value) -> (TestApp, Session, String) {
-    let app =
-        spawn_app_with(Options { llm_base_url: Some(fake.base_url.clone()), ..Options::default() })
-            .await;
-    let s = app.signed_up("owner@example.com").await;
-    let spec = AgentSpec {
-        capabilities: vec!["escalation".into(), "widget".into()],
-        config: Some(config),
-        ..AgentSpec::default()
-    };
-    let agent = app.create_agent(&s.workspace_id, "Sam", "sam", spec).await;
-    (app, s, agent)
+    start_with_webhooks(fake, config, false).await
 }
 
 fn shop_config() -> Value {
@@ -660,12 +650,7 @@ async fn a_new_handoff_is_posted_to_the_webhook_signed_with_the_workspace_secret
     );
     assert_eq!((&hook["conversation"]["id"], &hook["agent"]["id"]), (&json!(conv), &json!(agent)));
     assert_eq!(hook["agent"]["name"], "Sam");
-    let said: Vec<(&str, &str)> = hook["transcript"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
-        .collect();
+    let said = testkit::roles_and_contents(&hook["transcript"]);
     assert_eq!(
         said,
         [

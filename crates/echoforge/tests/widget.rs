@@ -296,12 +296,7 @@ async fn an_allowed_page_gets_answers_as_json_and_as_a_stream() {
 
     // The visitor's history holds both exchanges, questions and answers only.
     let h = body(history(&app, &a, Some(SHOP), &v, &conv).await).await;
-    let said: Vec<(&str, &str)> = h["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
-        .collect();
+    let said = testkit::roles_and_contents(&h["messages"]);
     assert_eq!(
         said,
         [

@@ -412,6 +412,14 @@ fn take_mail(dir: &Path, to: &str, subject: &str) -> Option<String> {
     None
 }
 
+/// `(role, content)` of each message in a JSON array of messages (a history, a transcript).
+pub fn roles_and_contents(messages: &Value) -> Vec<(&str, &str)> {
+    let list = messages.as_array().expect("a JSON array of messages");
+    list.iter()
+        .map(|m| (m["role"].as_str().expect("a role"), m["content"].as_str().expect("content")))
+        .collect()
+}
+
 /// The token that follows `marker` in a mail body.
 pub fn token_in(mail: &str, marker: &str) -> String {
     let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
